@@ -1,0 +1,116 @@
+"""Qwen decoder blocks (`transformer.h.N`): RMSNorm, fused qkv attention with rotary, SwiGLU.
+
+Inference-time long-context tricks of the official release live here as small functions:
+dynamic NTK (a larger rotary base, chosen once from the prompt length) and log-n query
+scaling beyond `seq_length`. Training uses neither, exactly like the official code.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import LLMConfig
+from .kv_cache import KVCache
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).type_as(x) * self.weight
+
+
+def ntk_alpha(length: int, seq_length: int) -> float:
+    """Dynamic-NTK factor for a prompt of `length` tokens (1 when it fits in `seq_length`)."""
+    context = math.log(length / seq_length, 2) + 1
+    return max(2 ** math.ceil(context) - 1, 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _inv_freq(dim: int, base: float, alpha: float) -> torch.Tensor:
+    scaled = base * alpha ** (dim / (dim - 2))
+    return 1.0 / (scaled ** (torch.arange(0, dim, 2).float() / dim))
+
+
+def rotary_tables(positions: torch.Tensor, dim: int, base: float, alphas: Sequence[float]):
+    """cos, sin of shape (B, T, 1, dim) for per-sequence positions (B, T) and NTK factors (B,)."""
+    inv = torch.stack([_inv_freq(dim, base, a) for a in alphas]).to(positions.device)  # (B, dim/2)
+    freqs = positions.float()[:, :, None] * inv[:, None, :]
+    emb = torch.cat([freqs, freqs], dim=-1)[:, :, None, :]
+    return emb.cos(), emb.sin()
+
+
+def apply_rotary(t: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate the first `rotary_dim` channels of (B, T, H, D) in float32, as the official code."""
+    rot = cos.shape[-1]
+    x, rest = t[..., :rot].float(), t[..., rot:]
+    x1, x2 = x.chunk(2, dim=-1)
+    x = x * cos + torch.cat([-x2, x1], dim=-1) * sin
+    return torch.cat([x.type_as(t), rest], dim=-1)
+
+
+def logn_scale(positions: torch.Tensor, seq_length: int) -> torch.Tensor:
+    """Per-position query factor log(p+1)/log(seq_length) beyond the trained length, else 1."""
+    p = positions.double() + 1
+    return torch.where(p > seq_length, p.log() / math.log(seq_length), torch.ones_like(p)).float()
+
+
+class QWenAttention(nn.Module):
+    def __init__(self, cfg: LLMConfig):
+        super().__init__()
+        self.cfg = cfg
+        proj = cfg.kv_channels * cfg.num_attention_heads
+        self.c_attn = nn.Linear(cfg.hidden_size, 3 * proj)
+        self.c_proj = nn.Linear(proj, cfg.hidden_size, bias=not cfg.no_bias)
+
+    def forward(self, x, rope, logn, mask, cache: KVCache | None, layer: int):
+        b, t, _ = x.shape
+        h, d = self.cfg.num_attention_heads, self.cfg.head_dim
+        q, k, v = self.c_attn(x).view(b, t, 3, h, d).unbind(2)  # each (B, T, H, D)
+        q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+        if logn is not None:
+            q = q * logn[:, :, None, None].to(q.dtype)
+        q, k, v = (z.transpose(1, 2) for z in (q, k, v))  # (B, H, T, D)
+        if cache is not None:
+            k, v = cache.write(layer, k, v)
+        drop = self.cfg.attn_dropout_prob if self.training else 0.0
+        if mask is None:  # plain causal over exactly these tokens, or one new token over all cached
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=t > 1)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        return self.c_proj(out.transpose(1, 2).reshape(b, t, h * d))
+
+
+class QWenMLP(nn.Module):
+    def __init__(self, cfg: LLMConfig):
+        super().__init__()
+        ff = cfg.intermediate_size // 2
+        self.w1 = nn.Linear(cfg.hidden_size, ff, bias=not cfg.no_bias)
+        self.w2 = nn.Linear(cfg.hidden_size, ff, bias=not cfg.no_bias)
+        self.c_proj = nn.Linear(ff, cfg.hidden_size, bias=not cfg.no_bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(self.w1(x) * F.silu(self.w2(x)))
+
+
+class QWenBlock(nn.Module):
+    def __init__(self, cfg: LLMConfig):
+        super().__init__()
+        self.ln_1 = RMSNorm(cfg.hidden_size, cfg.layer_norm_epsilon)
+        self.attn = QWenAttention(cfg)
+        self.ln_2 = RMSNorm(cfg.hidden_size, cfg.layer_norm_epsilon)
+        self.mlp = QWenMLP(cfg)
+
+    def forward(self, x, rope, logn, mask, cache, layer):
+        x = x + self.attn(self.ln_1(x), rope, logn, mask, cache, layer)
+        return x + self.mlp(self.ln_2(x))

@@ -1,0 +1,188 @@
+"""Model invariants on random tiny models: cache, batching, long context, save/load."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from conftest import CHECKPOINT, random_model
+from qwenvl.checkpoint import CheckpointError, load_model, save_model
+from qwenvl.generation import GenerationConfig, generate_tokens
+from qwenvl.interface import QwenTokenizer
+from qwenvl.model.language import ntk_alpha
+
+
+def _ids(tokenizer, n_images: int, text: str) -> list[int]:
+    ids = []
+    for _ in range(n_images):
+        ids += tokenizer.image_span("")
+    return ids + tokenizer.encode(text)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return QwenTokenizer.from_pretrained(CHECKPOINT)
+
+
+@pytest.mark.parametrize("seq_length", [256, 64])  # prompts past seq_length: NTK and log-n active
+def test_cached_decoding_equals_full_forward(tok, seq_length):
+    model = random_model(seq_length=seq_length)
+    ids = torch.tensor([_ids(tok, 1, "hello there, how are you today?")])
+    features = torch.randn(1, 256, 128)
+    cache = model.new_cache(1, ids.shape[1] + 8)
+    with torch.no_grad():
+        step_logits = [model(ids, image_features=features, cache=cache, last_only=True)[:, -1]]
+        seq = ids
+        for _ in range(6):
+            nxt = step_logits[-1].argmax(-1, keepdim=True)
+            seq = torch.cat([seq, nxt], 1)
+            step_logits.append(model(nxt, cache=cache, last_only=True)[:, -1])
+        full = model(seq, image_features=features)
+    # A full forward picks NTK from its own length; these lengths share one factor with the prompt's.
+    length = ids.shape[1]
+    assert ntk_alpha(length, seq_length) == ntk_alpha(seq.shape[1], seq_length) > 1
+    for i, logits in enumerate(step_logits):
+        assert torch.allclose(logits[0], full[0, length - 1 + i], atol=1e-4, rtol=1e-4), i
+
+
+def test_cached_decoding_equals_full_forward_within_seq_length(tok):
+    model = random_model()
+    ids = torch.tensor([tok.encode("the quick brown fox jumps over the lazy dog")])
+    out = list(generate_tokens(model, [ids[0].tolist()], GenerationConfig(max_new_tokens=10, eos_token_id=None)))
+    seq = torch.cat([ids, torch.tensor([[s[0] for s in out]])], 1)
+    with torch.no_grad():
+        full = model(seq)
+    assert full[0, ids.shape[1] - 1:-1].argmax(-1).tolist() == [s[0] for s in out]
+
+
+def test_batched_generation_equals_one_at_a_time(tok):
+    model = random_model(seq_length=300)  # prompts straddle seq_length: per-row NTK and log-n matter
+    prompts = [_ids(tok, 1, "describe the picture"), tok.encode("short"),
+               _ids(tok, 2, "compare the two pictures in detail please") + tok.encode(" more" * 30)]
+    n_images = [1, 0, 2]
+    features = torch.randn(sum(n_images), 256, 128)
+    cfg = GenerationConfig(max_new_tokens=12, eos_token_id=None)
+    batched = [[] for _ in prompts]
+    for step in generate_tokens(model, prompts, cfg, features):
+        for row, t in step.items():
+            batched[row].append(t)
+    start = 0
+    for i, p in enumerate(prompts):
+        f = features[start:start + n_images[i]] if n_images[i] else None
+        start += n_images[i]
+        single = [s[0] for s in generate_tokens(model, [p], cfg, f)]
+        assert batched[i] == single, i
+
+
+def test_rows_leave_the_batch_when_they_stop(tok):
+    model = random_model()
+    prompts = [tok.encode("a b c"), tok.encode("d e f g")]
+    first = [s[0] for s in generate_tokens(model, [prompts[0]], GenerationConfig(max_new_tokens=3, eos_token_id=None))]
+    cfg = GenerationConfig(max_new_tokens=8, eos_token_id=None, stop_token_ids=(first[1],))
+    steps = list(generate_tokens(model, prompts, cfg))
+    assert [s.get(0) for s in steps[:2]] == first[:2]
+    assert all(0 not in s for s in steps[2:])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_save_load_round_trip_is_bit_exact(tmp_path, dtype):
+    model = random_model().to(getattr(torch, dtype))
+    save_model(model, tmp_path / "a", source_dir=CHECKPOINT, max_shard_bytes=10 << 20)
+    assert (tmp_path / "a" / "model.safetensors.index.json").is_file()  # sharded
+    assert (tmp_path / "a" / "qwen.tiktoken").is_file()
+    loaded = load_model(tmp_path / "a", dtype=dtype)
+    a, b = model.state_dict(), loaded.state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["torch_dtype"] == dtype
+
+
+def test_golden_checkpoint_resaves_identically(tmp_path):
+    model = load_model(CHECKPOINT, dtype="bfloat16")
+    save_model(model, tmp_path / "b", source_dir=CHECKPOINT)
+    again = load_model(tmp_path / "b", dtype="bfloat16")
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def test_pytorch_bin_checkpoints_load_through_weights_only(tmp_path):
+    model = random_model()
+    d = tmp_path / "bin"
+    save_model(model, d)
+    (d / "model.safetensors").unlink()
+    torch.save(model.state_dict(), d / "pytorch_model.bin")
+    loaded = load_model(d)
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def _copy_checkpoint(tmp_path):
+    d = tmp_path / "ckpt"
+    shutil.copytree(CHECKPOINT, d)
+    return d
+
+
+def test_missing_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_model(tmp_path / "nope")
+    with pytest.raises(CheckpointError, match="no config.json"):
+        load_model(tmp_path)
+
+
+def test_wrong_config_is_a_clear_error(tmp_path):
+    d = _copy_checkpoint(tmp_path)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["num_hidden_layers"] = 3
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match=r"missing keys: .*transformer\.h\.2\."):
+        load_model(d)
+    cfg["num_hidden_layers"], cfg["hidden_size"] = 2, 256
+    cfg["visual"]["output_dim"] = 256
+    cfg["kv_channels"] = 64
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="wrong shape"):
+        load_model(d)
+    (d / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_model(d)
+    (d / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    with pytest.raises(ValueError, match="not a Qwen-VL config"):
+        load_model(d)
+
+
+def test_unexpected_keys_are_listed(tmp_path):
+    from safetensors.torch import load_file, save_file
+    d = _copy_checkpoint(tmp_path)
+    state = load_file(d / "model.safetensors")
+    state["transformer.extra.weight"] = torch.zeros(2)
+    del state["lm_head.weight"]
+    (d / "model.safetensors").unlink()
+    save_file(state, d / "model.safetensors")
+    with pytest.raises(CheckpointError, match=r"missing keys: lm_head\.weight.*unexpected keys: transformer\.extra"):
+        load_model(d)
+
+
+def test_gptq_checkpoints_are_refused_clearly(tmp_path):
+    d = _copy_checkpoint(tmp_path)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["quantization_config"] = {"quant_method": "gptq", "bits": 4}
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(NotImplementedError, match="not supported yet"):
+        load_model(d)
+
+
+def test_remote_code_is_never_imported(tmp_path):
+    d = _copy_checkpoint(tmp_path)
+    (d / "modeling_qwen.py").write_text("raise SystemExit('remote code ran')\n")
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["auto_map"] = {"AutoModelForCausalLM": "modeling_qwen.QWenLMHeadModel"}
+    (d / "config.json").write_text(json.dumps(cfg))
+    assert load_model(d).cfg.llm.hidden_size == 128
+
+
+def test_no_weights_is_a_clear_error(tmp_path):
+    d = _copy_checkpoint(tmp_path)
+    (d / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="holds no weights"):
+        load_model(d)
