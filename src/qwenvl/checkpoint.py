@@ -21,6 +21,7 @@ from safetensors.torch import save_file
 
 from .config import QwenVLConfig
 from .model import QWenLMHeadModel
+from .model.layout import decode_layout
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
           "float16": torch.float16, "fp16": torch.float16}
@@ -78,7 +79,8 @@ def iter_tensors(files: list[Path]) -> Iterator[tuple[str, torch.Tensor]]:
         if f.suffix == ".safetensors":
             try:
                 with safe_open(str(f), framework="pt") as st:
-                    for name in st.keys():
+                    # The biggest matrix first: its layout change then overlaps nothing else.
+                    for name in sorted(st.keys(), key=lambda n: n != "lm_head.weight"):
                         yield name, st.get_tensor(name)
             except Exception as e:
                 raise CheckpointError(f"cannot read {f}: {e}") from None
@@ -104,7 +106,7 @@ def load_state(model: QWenLMHeadModel, tensors: Iterator[tuple[str, torch.Tensor
         if tuple(t.shape) != tuple(expected[name].shape):
             bad_shape.append(f"{name}: checkpoint {tuple(t.shape)} vs config {tuple(expected[name].shape)}")
             continue
-        state[name] = t.to(device=device, dtype=dtype)
+        state[name] = decode_layout(name, t.to(device=device, dtype=dtype))
     missing = sorted(set(expected) - set(state) - {n.split(':')[0] for n in bad_shape})
     if missing or unexpected or bad_shape:
         parts = []

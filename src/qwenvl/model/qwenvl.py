@@ -127,7 +127,23 @@ class QWenLMHeadModel(nn.Module):
         hidden = self.transformer(input_ids, image_features, positions, attention_mask, cache)
         if last_only:
             hidden = hidden[:, -1:]
-        return self.lm_head(hidden)
+        return self.logits(hidden)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """`lm_head(hidden)`; for a few fp32 rows on CPU, as a GEMM over the row-major matrix.
+
+        MKL's fp32 GEMV streams the (vocab, hidden) matrix about 3× slower than a 2-column GEMM
+        does, so a single row is doubled (model/layout.py has the measurements).
+        """
+        w = self.lm_head.weight
+        rows = hidden.shape[:-1].numel()
+        if (w.dtype != torch.float32 or w.device.type != "cpu" or rows > 8 or torch.is_grad_enabled()
+                or not w.is_contiguous()):
+            return self.lm_head(hidden)
+        flat = hidden.reshape(rows, -1)
+        if rows == 1:
+            flat = torch.cat([flat, flat])
+        return (w @ flat.T)[:, :rows].T.reshape(*hidden.shape[:-1], w.shape[0])
 
     def new_cache(self, batch: int, capacity: int) -> KVCache:
         llm = self.cfg.llm

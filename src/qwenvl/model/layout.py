@@ -1,0 +1,32 @@
+"""Memory layouts that make CPU decoding fast without changing the math.
+
+Decoding multiplies one or a few vectors by each weight matrix, so it is bound by how fast a
+kernel streams the weights. Measured on this project's 2-core machine (benchmarks/RESULTS.md):
+MKL's fp32 GEMV over a row-major (out, in) matrix reaches ~12 GB/s, while the same matrix stored
+column-major (`x @ Wᵀ` with Wᵀ contiguous) streams at ~26 GB/s; for bf16 the column-major form is
+also the faster one. The exception is the fp32 `lm_head`, where a 2-column GEMM over the row-major
+matrix is fastest of all (see `QWenLMHeadModel.logits`). Parameters keep their official shapes;
+only the strides change, and checkpoints are saved contiguous as before.
+"""
+
+from __future__ import annotations
+
+import torch
+
+LLM_LINEAR_SUFFIXES = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.w1.weight", ".mlp.w2.weight",
+                       ".mlp.c_proj.weight")
+
+
+def column_major(t: torch.Tensor) -> torch.Tensor:
+    """Same values and shape, stored transposed (stride (1, rows))."""
+    return t.t().contiguous().t()
+
+
+def wants_column_major(name: str, dtype: torch.dtype) -> bool:
+    if name.startswith("transformer.h.") and name.endswith(LLM_LINEAR_SUFFIXES):
+        return True
+    return name == "lm_head.weight" and dtype != torch.float32
+
+
+def decode_layout(name: str, t: torch.Tensor) -> torch.Tensor:
+    return column_major(t) if t.device.type == "cpu" and wants_column_major(name, t.dtype) else t
