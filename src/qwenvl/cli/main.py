@@ -1,0 +1,70 @@
+"""`qwenvl SUBCOMMAND …`: dispatch to the subcommand modules, turning known failures into clear errors."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS = {
+    "chat": ("qwenvl.cli.chat", "chat with a model about images (one answer, or interactive)"),
+    "ground": ("qwenvl.cli.ground", "find an expression in an image and draw the boxes"),
+}
+
+
+def common_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="official-format checkpoint directory")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16", "auto"])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    p.add_argument("--allow-remote-images", action="store_true", help="allow http(s) image URLs")
+
+
+def generation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--greedy", action="store_true", help="greedy decoding instead of the model's sampling")
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--repetition-penalty", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+
+
+def generation_overrides(args) -> dict:
+    return dict(max_new_tokens=args.max_new_tokens, do_sample=False if args.greedy else None,
+                temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+                repetition_penalty=args.repetition_penalty, seed=args.seed)
+
+
+def load(args):
+    """The model named by --model with the CLI's dtype/device/threads/remote-image settings."""
+    import torch
+
+    from ..api import QwenVL
+    from ..data.images import ImageLimits
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return QwenVL.from_pretrained(args.model, dtype=args.dtype, device=args.device,
+                                  image_limits=ImageLimits(allow_remote=args.allow_remote_images))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qwenvl", description="Qwen-VL in pure PyTorch")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        importlib.import_module(module).add_parser(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    from ..checkpoint import CheckpointError
+    from ..data.images import ImageError
+    try:
+        return args.run(args) or 0
+    except (CheckpointError, ImageError, FileNotFoundError, NotImplementedError, ValueError) as e:
+        print(f"qwenvl {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

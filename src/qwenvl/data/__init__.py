@@ -1,0 +1,1 @@
+"""Input data: reading image sources safely and turning images into the pixels the model expects."""
