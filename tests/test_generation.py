@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import CHECKPOINT, random_model
+from qwenvl_testing import CHECKPOINT, random_model
 from qwenvl.api import QwenVL
 from qwenvl.generation import GenerationConfig, TextStream, generate_tokens
 from qwenvl.generation.sampling import repetition_penalty, top_k_filter, top_p_filter

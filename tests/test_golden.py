@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import GOLDEN
+from qwenvl_testing import GOLDEN
 from qwenvl.interface import make_context, to_list_format
 
 

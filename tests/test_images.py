@@ -165,7 +165,7 @@ def server(monkeypatch, small_png):
     httpd.daemon_threads = True
     httpd.requests = []
     httpd.routes = {"/small.png": small_png.read_bytes(), "/unsized": b"x" * 50_000, "/declared-big": b""}
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from conftest import CHECKPOINT, random_model
+from qwenvl_testing import CHECKPOINT, random_model
 from qwenvl.checkpoint import CheckpointError, load_model, save_model
 from qwenvl.generation import GenerationConfig, generate_tokens
 from qwenvl.interface import QwenTokenizer
