@@ -186,3 +186,23 @@ def test_no_weights_is_a_clear_error(tmp_path):
     (d / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match="holds no weights"):
         load_model(d)
+
+
+def test_truncated_or_corrupt_weights_are_clear_errors(tmp_path):
+    d = _copy_checkpoint(tmp_path)
+    data = (CHECKPOINT / "model.safetensors").read_bytes()
+    (d / "model.safetensors").unlink()
+    (d / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="bad dtype, shape or offsets|truncated"):
+        load_model(d)
+    (d / "model.safetensors").write_bytes(b"\xff" * 64)
+    with pytest.raises(CheckpointError, match="not a safetensors file"):
+        load_model(d)
+
+
+def test_loading_converts_dtype_in_place_of_a_full_copy(tmp_path):
+    model = random_model()
+    save_model(model, tmp_path / "f32")
+    loaded = load_model(tmp_path / "f32", dtype="bfloat16")
+    for k, v in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v.to(torch.bfloat16)), k

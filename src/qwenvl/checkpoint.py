@@ -12,16 +12,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .config import QwenVLConfig
 from .model import QWenLMHeadModel
-from .model.layout import decode_layout
+from .model.layout import wants_column_major
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
           "float16": torch.float16, "fp16": torch.float16}
@@ -73,17 +73,82 @@ def weight_files(path: Path) -> list[Path]:
     raise CheckpointError(f"{path} holds no weights (model.safetensors, its index, or pytorch_model.bin)")
 
 
-def iter_tensors(files: list[Path]) -> Iterator[tuple[str, torch.Tensor]]:
-    """Yield (name, tensor) one at a time; pickles only through `weights_only=True`."""
+ST_DTYPES = {"F64": torch.float64, "F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16,
+             "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+             "BOOL": torch.bool}
+MAX_HEADER_BYTES = 100 << 20
+
+
+@dataclass(frozen=True)
+class StoredTensor:
+    """A tensor still on disk in a .safetensors file: read straight into its destination."""
+
+    path: Path
+    name: str
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    offset: int
+    nbytes: int
+
+    def read_into(self, dst: torch.Tensor, chunk_bytes: int = 16 << 20) -> torch.Tensor:
+        """Fill `dst` (any dtype, layout or device) in row chunks, so no full-size temporary exists."""
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            if dst.dtype == self.dtype and dst.is_contiguous() and dst.device.type == "cpu":
+                return self._read(f, dst.reshape(-1), dst)
+            flat_dst = dst.reshape(dst.shape[0], -1) if dst.dim() > 1 else dst.reshape(1, -1)
+            row_bytes = flat_dst[0].numel() * self.dtype.itemsize
+            rows = max(1, chunk_bytes // max(row_bytes, 1))
+            buf = torch.empty((min(rows, flat_dst.shape[0]), flat_dst.shape[1]), dtype=self.dtype)
+            for i in range(0, flat_dst.shape[0], rows):
+                part = buf[:min(rows, flat_dst.shape[0] - i)]
+                self._read(f, part.reshape(-1), part)
+                flat_dst[i:i + part.shape[0]].copy_(part)
+        return dst
+
+    def _read(self, f, flat: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        want = flat.numel() * flat.element_size()
+        if want and f.readinto(flat.view(torch.uint8).numpy()) != want:
+            raise CheckpointError(f"{self.path} is truncated (tensor {self.name})")
+        return out
+
+
+def read_safetensors(path: Path) -> list[StoredTensor]:
+    """The tensors of a .safetensors file, largest first, as references to read later.
+
+    Plain file reads (not a memory map) keep the file's pages out of this process's resident
+    memory, and reading straight into each destination means loading costs the weights plus a
+    small buffer, in any target dtype.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        if not 0 < n <= min(MAX_HEADER_BYTES, size - 8):
+            raise CheckpointError(f"{path} is not a safetensors file (header length {n})")
+        try:
+            header = json.loads(f.read(n))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise CheckpointError(f"{path} has a corrupt safetensors header: {e}") from None
+    header.pop("__metadata__", None)
+    out = []
+    for name, info in header.items():
+        dtype = ST_DTYPES.get(info.get("dtype"))
+        begin, end = info["data_offsets"]
+        shape = tuple(info["shape"])
+        numel = 1
+        for d in shape:
+            numel *= d
+        if dtype is None or end - begin != numel * dtype.itemsize or 8 + n + end > size:
+            raise CheckpointError(f"{path}: tensor {name} has a bad dtype, shape or offsets")
+        out.append(StoredTensor(path, name, shape, dtype, 8 + n + begin, end - begin))
+    return sorted(out, key=lambda t: -t.nbytes)
+
+
+def iter_tensors(files: list[Path]) -> Iterator[tuple[str, "torch.Tensor | StoredTensor"]]:
+    """Yield (name, tensor or on-disk reference); pickles only through `weights_only=True`."""
     for f in files:
         if f.suffix == ".safetensors":
-            try:
-                with safe_open(str(f), framework="pt") as st:
-                    # The biggest matrix first: its layout change then overlaps nothing else.
-                    for name in sorted(st.keys(), key=lambda n: n != "lm_head.weight"):
-                        yield name, st.get_tensor(name)
-            except Exception as e:
-                raise CheckpointError(f"cannot read {f}: {e}") from None
+            yield from ((t.name, t) for t in read_safetensors(f))
         else:
             try:
                 state = torch.load(f, map_location="cpu", weights_only=True, mmap=True)
@@ -106,7 +171,8 @@ def load_state(model: QWenLMHeadModel, tensors: Iterator[tuple[str, torch.Tensor
         if tuple(t.shape) != tuple(expected[name].shape):
             bad_shape.append(f"{name}: checkpoint {tuple(t.shape)} vs config {tuple(expected[name].shape)}")
             continue
-        state[name] = decode_layout(name, t.to(device=device, dtype=dtype))
+        state[name] = placed(name, t, dtype, torch.device(device))
+        del t
     missing = sorted(set(expected) - set(state) - {n.split(':')[0] for n in bad_shape})
     if missing or unexpected or bad_shape:
         parts = []
@@ -117,6 +183,17 @@ def load_state(model: QWenLMHeadModel, tensors: Iterator[tuple[str, torch.Tensor
         raise CheckpointError("checkpoint does not match its config.json; " + "; ".join(parts))
     model.load_state_dict(state, strict=True, assign=True)
     model.transformer.visual.attn_pool.pos_embed.requires_grad_(False)
+
+
+def placed(name: str, t: "torch.Tensor | StoredTensor", dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """`t` in the model's dtype, device and layout, allocating the result once."""
+    if isinstance(t, torch.Tensor) and t.dtype == dtype and t.device == device and not wants_column_major(name, dtype):
+        return t
+    if device.type == "cpu" and len(t.shape) == 2 and wants_column_major(name, dtype):
+        out = torch.empty(tuple(t.shape)[::-1], dtype=dtype).t()
+    else:
+        out = torch.empty(t.shape, dtype=dtype, device=device)
+    return t.read_into(out) if isinstance(t, StoredTensor) else out.copy_(t)
 
 
 def load_model(path: str | Path, dtype: str | torch.dtype | None = "float32",

@@ -17,16 +17,8 @@ LLM_LINEAR_SUFFIXES = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.w1.we
                        ".mlp.c_proj.weight")
 
 
-def column_major(t: torch.Tensor) -> torch.Tensor:
-    """Same values and shape, stored transposed (stride (1, rows))."""
-    return t.t().contiguous().t()
-
-
 def wants_column_major(name: str, dtype: torch.dtype) -> bool:
+    """Whether a CPU parameter is best stored transposed (stride (1, rows)); the loader obeys."""
     if name.startswith("transformer.h.") and name.endswith(LLM_LINEAR_SUFFIXES):
         return True
     return name == "lm_head.weight" and dtype != torch.float32
-
-
-def decode_layout(name: str, t: torch.Tensor) -> torch.Tensor:
-    return column_major(t) if t.device.type == "cpu" and wants_column_major(name, t.dtype) else t
