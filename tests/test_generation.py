@@ -151,3 +151,13 @@ def test_batch_rows_match_single_rows_through_api(small_vl, tok):
     cfg = GenerationConfig(max_new_tokens=6, eos_token_id=None)
     together = small_vl.generate_batch(prompts, cfg=cfg)
     assert together == [small_vl.generate_batch([p], cfg=cfg)[0] for p in prompts]
+
+
+def test_generate_honours_the_callers_padding_mask(small_vl, tok):
+    a, b = tok.encode("the cat sat on"), tok.encode("dogs")
+    pad = tok.eod_id
+    ids = torch.tensor([a, [pad] * (len(a) - len(b)) + b])
+    mask = torch.tensor([[1] * len(a), [0] * (len(a) - len(b)) + [1] * len(b)])
+    out = small_vl.generate(ids, attention_mask=mask, do_sample=False, max_new_tokens=5, ignore_eos=True)
+    alone = small_vl.generate(torch.tensor([b]), do_sample=False, max_new_tokens=5, ignore_eos=True)
+    assert out[1, -5:].tolist() == alone[0, -5:].tolist()

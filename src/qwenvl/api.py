@@ -89,9 +89,15 @@ class QwenVL:
     def generation_settings(self, **overrides) -> GenerationConfig:
         return self.generation_config.updated(**overrides)
 
-    def generate(self, input_ids: torch.Tensor | Sequence[Sequence[int]], images=None, **generation) -> torch.Tensor:
-        """Prompt + new tokens per row (rows that stop early are padded), like HF `generate`."""
+    def generate(self, input_ids: torch.Tensor | Sequence[Sequence[int]], images=None,
+                 attention_mask: torch.Tensor | None = None, **generation) -> torch.Tensor:
+        """Prompt + new tokens per row (rows that stop early are padded), like HF `generate`.
+
+        `attention_mask` (1 = token, 0 = padding) strips the caller's own padding first.
+        """
         prompts = input_ids.tolist() if isinstance(input_ids, torch.Tensor) else [list(p) for p in input_ids]
+        if attention_mask is not None:
+            prompts = [[t for t, keep in zip(p, m) if keep] for p, m in zip(prompts, attention_mask.tolist())]
         cfg = self.generation_settings(**generation)
         new = self.generate_batch(prompts, images, cfg)
         width = max(len(p) + len(n) for p, n in zip(prompts, new))
