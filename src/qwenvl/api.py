@@ -95,13 +95,13 @@ class QwenVL:
 
         `attention_mask` (1 = token, 0 = padding) strips the caller's own padding first.
         """
-        prompts = input_ids.tolist() if isinstance(input_ids, torch.Tensor) else [list(p) for p in input_ids]
-        if attention_mask is not None:
-            prompts = [[t for t, keep in zip(p, m) if keep] for p, m in zip(prompts, attention_mask.tolist())]
+        rows = input_ids.tolist() if isinstance(input_ids, torch.Tensor) else [list(p) for p in input_ids]
+        prompts = rows if attention_mask is None else \
+            [[t for t, keep in zip(p, m) if keep] for p, m in zip(rows, attention_mask.tolist())]
         cfg = self.generation_settings(**generation)
         new = self.generate_batch(prompts, images, cfg)
-        width = max(len(p) + len(n) for p, n in zip(prompts, new))
-        return torch.tensor([p + n + [cfg.pad_token_id] * (width - len(p) - len(n)) for p, n in zip(prompts, new)])
+        width = max(len(r) + len(n) for r, n in zip(rows, new))
+        return torch.tensor([r + n + [cfg.pad_token_id] * (width - len(r) - len(n)) for r, n in zip(rows, new)])
 
     def generate_batch(self, prompts: Sequence[Sequence[int]], images=None,
                        cfg: GenerationConfig | None = None) -> list[list[int]]:
