@@ -9,6 +9,7 @@ import sys
 SUBCOMMANDS = {
     "chat": ("qwenvl.cli.chat", "chat with a model about images (one answer, or interactive)"),
     "ground": ("qwenvl.cli.ground", "find an expression in an image and draw the boxes"),
+    "clean": ("qwenvl.cleaning.cli", "clean image-text corpora with the Qwen-VL rules"),
 }
 
 
