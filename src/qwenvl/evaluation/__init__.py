@@ -1,0 +1,1 @@
+"""Benchmark evaluation for Qwen-VL: scoring that reproduces the official evaluators' numbers."""
