@@ -10,7 +10,10 @@ python -m pip install -q --upgrade pip
 python -m pip install -q torch==2.13.0
 python -m pip install -q -e ".[train,eval,serve,clean,test]"
 if [ -f scripts/system-packages.txt ] && command -v apt-get >/dev/null 2>&1; then
-  missing=$(for p in $(grep -v '^#' scripts/system-packages.txt); do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+  missing=$(grep -v '^#' scripts/system-packages.txt | while read -r pkg cmd; do
+    [ -n "$pkg" ] || continue
+    { [ -n "$cmd" ] && command -v "$cmd" >/dev/null; } || dpkg -s "$pkg" >/dev/null 2>&1 || echo "$pkg"
+  done)
   if [ -n "$missing" ]; then
     SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq $missing >/dev/null
