@@ -1,0 +1,121 @@
+"""Scenes of coloured shapes: a plain dataclass layout sampled from a seed, and its rendering.
+
+Layout and rendering are separate so text-only users (the corpus) can describe scenes without
+drawing them. Everything follows from `Scene.seed`; no global random state is touched.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .backgrounds import Background, finish, render_background, sample_background
+from .shapes import draw_shape
+from .vocab import COLOUR, COLOURS, SHAPES, SIZE, SIZES
+
+PixelBox = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels; right and bottom exclusive
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    shape: str
+    colour: str
+    size: str
+    box: PixelBox  # the tight box of the object's pixels (before anything is drawn over it)
+    rgb: tuple[int, int, int]  # the palette colour with a little jitter, as drawn
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        x1, y1, x2, y2 = self.box
+        return (x1 + x2) / 2, (y1 + y2) / 2
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    size: int = 224  # square images, side in pixels
+    min_objects: int = 1
+    max_objects: int = 6
+    max_overlap: float = 0.2  # largest share of the smaller of two boxes that their intersection may cover
+    max_noise: float = 6.0  # Gaussian noise sigma, drawn per scene from [0, max_noise]
+    colour_jitter: int = 12  # per-channel jitter of object colours, small against palette distances
+    shapes: tuple[str, ...] = tuple(s.name for s in SHAPES)
+    colours: tuple[str, ...] = tuple(c.name for c in COLOURS)
+    sizes: tuple[str, ...] = tuple(s.name for s in SIZES)
+    placement_tries: int = 40
+
+
+@dataclass(frozen=True)
+class Scene:
+    width: int
+    height: int
+    objects: tuple[SceneObject, ...]  # in drawing order: later objects cover earlier ones
+    background: Background
+    noise: float
+    seed: int
+    config: SceneConfig = field(default=SceneConfig(), repr=False, compare=False)
+
+
+def overlap(a: PixelBox, b: PixelBox) -> float:
+    """Intersection area over the smaller box's area."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    return w * h / min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+
+
+def _pool(rng: random.Random, names: tuple[str, ...], n: int) -> list[str]:
+    """A few names per scene, so that repeats (two red things, three stars) are common."""
+    k = rng.randint(max(1, min(len(names), n // 3)), min(len(names), n, 4))
+    return rng.sample(names, k)
+
+
+def _jitter(rng: random.Random, rgb: tuple[int, int, int], amount: int) -> tuple[int, int, int]:
+    return tuple(min(max(c + rng.randint(-amount, amount), 0), 255) for c in rgb)
+
+
+def sample_scene(seed: int, config: SceneConfig = SceneConfig()) -> Scene:
+    """The layout of a scene: 1–6 objects placed with bounded overlap, a background and a noise level."""
+    rng = random.Random(seed)
+    side = config.size
+    n = rng.randint(config.min_objects, config.max_objects)
+    shapes, colours = _pool(rng, config.shapes, n), _pool(rng, config.colours, n)
+    objects: list[SceneObject] = []
+    for _ in range(n):
+        shape, colour, size = rng.choice(shapes), rng.choice(colours), rng.choice(config.sizes)
+        for _ in range(config.placement_tries):
+            s = max(4, int(rng.uniform(*SIZE[size].side) * side))
+            x, y = rng.randint(0, side - s), rng.randint(0, side - s)
+            box = (x, y, x + s, y + s)
+            if all(overlap(box, o.box) <= config.max_overlap for o in objects):
+                rgb = _jitter(rng, COLOUR[colour].rgb, config.colour_jitter)
+                objects.append(SceneObject(shape, colour, size, box, rgb))
+                break
+    return Scene(side, side, tuple(objects), sample_background(rng), rng.uniform(0, config.max_noise),
+                 seed, config)
+
+
+def object_mask(obj: SceneObject) -> np.ndarray:
+    """The object's pixels within its box, as a boolean array of the box's shape."""
+    x1, y1, x2, y2 = obj.box
+    mask = Image.new("L", (x2 - x1, y2 - y1), 0)
+    draw_shape(ImageDraw.Draw(mask), obj.shape, (0, 0, x2 - x1, y2 - y1), 255)
+    return np.asarray(mask) > 0
+
+
+def render_scene(scene: Scene) -> Image.Image:
+    """The scene as an RGB image: background, objects in order, then noise."""
+    pixels = render_background(scene.background, scene.width, scene.height)
+    for obj in scene.objects:
+        x1, y1, x2, y2 = obj.box
+        pixels[y1:y2, x1:x2][object_mask(obj)] = obj.rgb
+    return finish(pixels, scene.noise, scene.seed)
+
+
+def make_scene(seed: int, config: SceneConfig = SceneConfig()) -> tuple[Scene, Image.Image]:
+    """A scene and its rendering, both from `seed`."""
+    scene = sample_scene(seed, config)
+    return scene, render_scene(scene)
