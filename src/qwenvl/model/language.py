@@ -43,25 +43,28 @@ def _inv_freq(dim: int, base: float, alpha: float) -> torch.Tensor:
 
 
 def rotary_tables(positions: torch.Tensor, dim: int, base: float, alphas: Sequence[float]):
-    """cos, sin of shape (B, T, 1, dim) for per-sequence positions (B, T) and NTK factors (B,)."""
+    """cos, sin of shape (B, T, 1, 1, dim) for per-sequence positions (B, T) and NTK factors (B,)."""
     inv = torch.stack([_inv_freq(dim, base, a) for a in alphas]).to(positions.device)  # (B, dim/2)
     freqs = positions.float()[:, :, None] * inv[:, None, :]
-    emb = torch.cat([freqs, freqs], dim=-1)[:, :, None, :]
+    emb = torch.cat([freqs, freqs], dim=-1)[:, :, None, None, :]
     return emb.cos(), emb.sin()
 
 
 def apply_rotary(t: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate the first `rotary_dim` channels of (B, T, H, D) in float32, as the official code."""
+    """Rotate the first `rotary_dim` channels of (B, T, …, D) in float32, as the official code."""
     rot = cos.shape[-1]
-    x, rest = t[..., :rot].float(), t[..., rot:]
+    whole = rot == t.shape[-1]
+    x = t.float() if whole else t[..., :rot].float()
     x1, x2 = x.chunk(2, dim=-1)
-    x = x * cos + torch.cat([-x2, x1], dim=-1) * sin
-    return torch.cat([x.type_as(t), rest], dim=-1)
+    x = (x * cos + torch.cat([-x2, x1], dim=-1) * sin).type_as(t)
+    return x if whole else torch.cat([x, t[..., rot:]], dim=-1)
 
 
-def logn_scale(positions: torch.Tensor, seq_length: int) -> torch.Tensor:
-    """Per-position query factor log(p+1)/log(seq_length) beyond the trained length, else 1."""
+def logn_scale(positions: torch.Tensor, seq_length: int) -> torch.Tensor | None:
+    """Per-position query factor log(p+1)/log(seq_length) beyond the trained length; None if all 1."""
     p = positions.double() + 1
+    if not bool((p > seq_length).any()):
+        return None
     return torch.where(p > seq_length, p.log() / math.log(seq_length), torch.ones_like(p)).float()
 
 
@@ -76,8 +79,9 @@ class QWenAttention(nn.Module):
     def forward(self, x, rope, logn, mask, cache: KVCache | None, layer: int):
         b, t, _ = x.shape
         h, d = self.cfg.num_attention_heads, self.cfg.head_dim
-        q, k, v = self.c_attn(x).view(b, t, 3, h, d).unbind(2)  # each (B, T, H, D)
-        q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+        qkv = self.c_attn(x).view(b, t, 3, h, d)
+        q, k = apply_rotary(qkv[:, :, :2], *rope).unbind(2)  # q and k rotated together: (B, T, H, D)
+        v = qkv[:, :, 2]
         if logn is not None:
             q = q * logn[:, :, None, None].to(q.dtype)
         q, k, v = (z.transpose(1, 2) for z in (q, k, v))  # (B, H, T, D)
