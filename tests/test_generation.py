@@ -161,3 +161,8 @@ def test_generate_honours_the_callers_padding_mask(small_vl, tok):
     out = small_vl.generate(ids, attention_mask=mask, do_sample=False, max_new_tokens=5, ignore_eos=True)
     alone = small_vl.generate(torch.tensor([b]), do_sample=False, max_new_tokens=5, ignore_eos=True)
     assert out[1, -5:].tolist() == alone[0, -5:].tolist()
+
+
+def test_tokenizer_call_is_hf_style(tok):
+    assert tok("hello world")["input_ids"] == tok.encode("hello world")
+    assert tok("hi", return_tensors="pt")["input_ids"].tolist() == [tok.encode("hi")]

@@ -89,6 +89,17 @@ class QwenTokenizer:
             raise ValueError(f"unclosed {st.IMG_START} tag in text")
         return ids + tail
 
+    def __call__(self, text: str | list[str], return_tensors: str | None = None, **kwargs) -> dict:
+        """HF-style call for drop-in code: `{"input_ids": ...}` (a list, or a tensor with "pt")."""
+        texts = [text] if isinstance(text, str) else list(text)
+        ids = [self.encode(t, **kwargs) for t in texts]
+        if return_tensors == "pt":
+            import torch
+            if len({len(i) for i in ids}) > 1:
+                raise ValueError("texts of different token lengths cannot form one tensor; encode them one by one")
+            return {"input_ids": torch.tensor(ids)}
+        return {"input_ids": ids[0] if isinstance(text, str) else ids}
+
     def _bpe(self, text: str, allowed: set[str]) -> list[int]:
         return self.tokenizer.encode(text, allowed_special=allowed, disallowed_special=()) if text else []
 
