@@ -5,7 +5,7 @@
 
 TTFT = image decode + preprocessing + vision tower + prefill, up to the first token.
 Decode = 64 greedy tokens with EOS ignored, at batch 1 and batch 8 (8 different prompts).
-Peak load memory is measured in a fresh process (ru_maxrss over the post-import baseline).
+Peak load memory is measured in a fresh process (VmHWM over the post-import VmRSS).
 """
 
 from __future__ import annotations
@@ -59,14 +59,14 @@ def decode_rate(vl, cfg, batch: int) -> tuple[float, float]:
 
 def load_memory(model: str, dtype: str) -> dict:
     code = f"""
-import resource, torch, json
+import json
 from qwenvl.checkpoint import load_model
-rss = [l for l in open("/proc/self/status") if l.startswith("VmRSS")][0]
-base = int(rss.split()[1])  # kB, after importing torch and qwenvl
+def status(key):  # kB; VmHWM is this process's own peak (ru_maxrss would include the parent's)
+    return int([l for l in open("/proc/self/status") if l.startswith(key)][0].split()[1])
+base = status("VmRSS")
 m = load_model({model!r}, dtype={dtype!r})
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 size = sum(p.numel() * p.element_size() for p in m.state_dict().values())
-print(json.dumps({{"peak_over_baseline_mb": (peak - base) / 1024, "weights_mb": size / 2**20}}))
+print(json.dumps({{"peak_over_baseline_mb": (status("VmHWM") - base) / 1024, "weights_mb": size / 2**20}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     d = json.loads(out.strip().splitlines()[-1])
