@@ -211,7 +211,13 @@ def load_model(path: str | Path, dtype: str | torch.dtype | None = "float32",
 
 def save_model(model: QWenLMHeadModel, path: str | Path, *, source_dir: str | Path | None = None,
                max_shard_bytes: int = 4 << 30) -> None:
-    """Write `model` as an official-format directory (sharded with an index when large).
+    """Write `model` as an official-format directory (see `save_state`)."""
+    save_state(model.state_dict(), model.cfg, path, source_dir=source_dir, max_shard_bytes=max_shard_bytes)
+
+
+def save_state(state: dict[str, torch.Tensor], cfg: QwenVLConfig, path: str | Path, *,
+               source_dir: str | Path | None = None, max_shard_bytes: int = 4 << 30) -> None:
+    """Write a state dict with official names as an official-format directory (sharded with an index when large).
 
     Files are written under temporary names and renamed, so an interrupted save never leaves a
     half-written weight file under its final name. Side files (tokenizer, generation config)
@@ -219,11 +225,11 @@ def save_model(model: QWenLMHeadModel, path: str | Path, *, source_dir: str | Pa
     """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     shards = _split(state, max_shard_bytes)
     dtype = next(iter(state.values())).dtype
-    cfg = model.cfg.replace(torch_dtype={torch.float32: "float32", torch.bfloat16: "bfloat16",
-                                         torch.float16: "float16"}[dtype])
+    cfg = cfg.replace(torch_dtype={torch.float32: "float32", torch.bfloat16: "bfloat16",
+                                   torch.float16: "float16"}[dtype])
     names = ["model.safetensors"] if len(shards) == 1 else \
         [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
     for name, shard in zip(names, shards):

@@ -11,6 +11,7 @@ from pathlib import Path
 @dataclass(frozen=True)
 class GenerationConfig:
     max_new_tokens: int = 512
+    min_new_tokens: int = 0  # stop tokens are suppressed before this many new tokens (HF semantics)
     do_sample: bool = False
     temperature: float = 1.0
     top_p: float = 1.0
@@ -29,6 +30,8 @@ class GenerationConfig:
         problems = []
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 0:
             problems.append(f"max_new_tokens must be a non-negative integer, got {self.max_new_tokens!r}")
+        if not isinstance(self.min_new_tokens, int) or self.min_new_tokens < 0:
+            problems.append(f"min_new_tokens must be a non-negative integer, got {self.min_new_tokens!r}")
         if self.do_sample and not self.temperature > 0:
             problems.append(f"temperature must be > 0 when sampling, got {self.temperature!r}")
         if not 0 < self.top_p <= 1:

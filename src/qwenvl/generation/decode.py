@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 import torch
 
 from .config import GenerationConfig
-from .sampling import next_tokens
+from .sampling import next_tokens, suppress
 
 
 def padded_batch(prompts: Sequence[Sequence[int]], pad_id: int):
@@ -69,6 +69,8 @@ def generate_tokens(
     logits = model(ids.to(device), image_features=image_features, positions=positions.to(device),
                    attention_mask=_to(prefill_mask(pads, width), device), cache=cache, last_only=True)[:, -1]
     for step in range(cfg.max_new_tokens):
+        if step < cfg.min_new_tokens:
+            logits = suppress(logits, stops)
         tokens = next_tokens(logits, seen, cfg, generator).tolist()
         yield {rows[i]: t for i, t in enumerate(tokens)}
         keep = []

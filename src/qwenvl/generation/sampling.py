@@ -36,6 +36,15 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     return logits.masked_fill(drop, float("-inf"))
 
 
+def suppress(logits: torch.Tensor, token_ids) -> torch.Tensor:
+    """Logits with `token_ids` made impossible (HF's min_new_tokens: no stop before the minimum)."""
+    if not token_ids:
+        return logits
+    logits = logits.clone()
+    logits[:, list(token_ids)] = float("-inf")
+    return logits
+
+
 def next_tokens(logits: torch.Tensor, seen: list[torch.Tensor], cfg, generator: torch.Generator | None) -> torch.Tensor:
     logits = repetition_penalty(logits.float(), seen, cfg.repetition_penalty)
     if not cfg.do_sample:

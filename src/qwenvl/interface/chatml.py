@@ -18,6 +18,17 @@ def turn_text(role: str, content: str) -> str:
     return f"{st.IM_START}{role}\n{content}{st.IM_END}"
 
 
+def encode_turn(tokenizer, role: str, content: str, allowed_special=st.IMAGE_ST) -> list[int]:
+    """`<|im_start|>role\ncontent<|im_end|>` as ids, built piece by piece as the official code does.
+
+    Chat prompts recognise only the image tags in `content`; the official fine-tuning script
+    encodes contents with every special token allowed (`allowed_special="all"`).
+    """
+    nl = tokenizer.encode("\n")
+    return ([tokenizer.im_start_id] + tokenizer.encode(role, allowed_special) + nl
+            + tokenizer.encode(content, allowed_special) + [tokenizer.im_end_id])
+
+
 def stop_token_ids(tokenizer) -> list[int]:
     """Where a chat answer ends."""
     return [tokenizer.im_end_id, tokenizer.im_start_id, tokenizer.eod_id]
@@ -31,12 +42,11 @@ def make_context(tokenizer, query, history=None, system: str = "", max_window_si
         return text, tokenizer.encode(text)
     if chat_format != "chatml":
         raise ValueError(f"unknown chat format {chat_format!r}; use 'chatml' or 'raw'")
-    allowed = set(st.IMAGE_ST)
     nl = tokenizer.encode("\n")
-    start, end = [tokenizer.im_start_id], [tokenizer.im_end_id]
+    start = [tokenizer.im_start_id]
 
     def turn(role: str, content: str) -> list[int]:
-        return start + tokenizer.encode(role, allowed) + nl + tokenizer.encode(content, allowed) + end
+        return encode_turn(tokenizer, role, content)
 
     system_tokens = turn("system", system)
     raw, context = "", []
