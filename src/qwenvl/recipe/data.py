@@ -1,0 +1,196 @@
+"""Synthetic training data for the recipe, generated in the training process and never written.
+
+The unit is a *group*: one set of pictures with several tasks asked about them. An image costs
+256 LLM positions and a question a few dozen, so asking several questions per picture gives the
+tiny model several times more supervision for the same compute. Groups become:
+- pretraining rows (stages 1-2): the pictures in the list format, then `prompt answer<|endoftext|>`
+  per task, every text token supervised (paper, Sec. 3.1), the image spans not;
+- ChatML dialogues (stage 3): one user turn per task, the first one carrying the pictures,
+  labelled with the official fine-tuning mask (`training.sft`).
+
+Every seed comes from `synthetic.sample_seed(…, split="train")`, so no picture of a held-out
+split is ever drawn here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from ..data.images import preprocess_batch
+from ..interface.list_format import from_list_format
+from ..synthetic import child_seed, sample_seed
+from ..synthetic.scenes import SceneConfig, render_scene, sample_scene
+from ..synthetic.tasks import SINGLE_SCENE, multi_image
+from ..synthetic.templates import LANGS
+from ..synthetic.text_render import TextConfig, render_text_scene, sample_text_scene
+from ..synthetic.text_tasks import ocr, ocr_quad, text_vqa
+from ..training.packing import Batch, Example, collate
+from ..training.samples import IGNORE, Sample
+from ..training.sft import sft_sample
+
+SIZE = 224  # pictures are drawn at this side; each stage resizes them to its own image size
+
+
+@dataclass
+class Group:
+    """Pictures and the (prompt, answer) pairs asked about them."""
+
+    kind: str
+    images: list = field(default_factory=list)
+    turns: list[tuple[str, str]] = field(default_factory=list)
+    asked: set[str] = field(default_factory=set)
+
+    def ask(self, prompt: str, answer: str, key: str | None = None) -> None:
+        """Add a turn unless its question (or one with the same `key`) was asked: later turns see
+        earlier answers, and an answer copied from the context teaches nothing about the picture."""
+        key = key or prompt
+        if key not in self.asked:
+            self.asked.add(key)
+            self.turns.append((prompt, answer))
+
+
+def weighted(rng: random.Random, weights: dict[str, float]) -> str:
+    names = sorted(weights)
+    return rng.choices(names, [weights[n] for n in names])[0]
+
+
+def scene_group(seed: int, lang: str, tasks: dict[str, float], n_turns: int) -> Group:
+    """One scene; up to `n_turns` questions drawn from `tasks` (a task the scene cannot support is skipped)."""
+    rng = random.Random(seed)
+    scene = sample_scene(child_seed(seed, "scene"), SceneConfig(size=SIZE))
+    group = Group("scene", [render_scene(scene)])
+    for _ in range(n_turns):
+        text = SINGLE_SCENE[weighted(rng, tasks)](scene, rng, lang)
+        if text is not None:
+            group.ask(text.prompt, text.answer)
+    return group
+
+
+def text_group(seed: int, lang: str, tasks: dict[str, float], n_turns: int) -> Group:
+    """One picture of rendered text; a sign or framed words when a text question is among the tasks."""
+    rng = random.Random(seed)
+    style = rng.random()
+    sign, frames = style < 0.25, (rng.randint(1, 3) if 0.25 <= style < 0.5 else 0)
+    scene = sample_text_scene(child_seed(seed, "text"), lang, TextConfig(size=SIZE), sign=sign, frames=frames)
+    group = Group("text", [render_text_scene(scene)])
+    for _ in range(n_turns):
+        task = weighted(rng, tasks)
+        out = text_vqa(scene, lang, rng) if task == "text_vqa" else (ocr if task == "ocr" else ocr_quad)(scene, lang)
+        if out is not None and scene.items:
+            group.ask(out[0], out[1], "read" if task != "text_vqa" else out[0])
+    return group
+
+
+def multi_group(seed: int, lang: str, n_turns: int) -> Group:
+    """Two or three scenes and questions comparing them."""
+    rng = random.Random(seed)
+    scenes = [sample_scene(child_seed(seed, "scene", i), SceneConfig(size=SIZE)) for i in range(rng.choice((2, 3)))]
+    group = Group("multi", [render_scene(s) for s in scenes])
+    for _ in range(n_turns):
+        text = multi_image(scenes, rng, lang)
+        if text is not None:
+            group.ask(text.prompt, text.answer)
+    return group
+
+
+def make_group(kind: str, seed: int, mix: "Mix") -> Group:
+    rng = random.Random(child_seed(seed, "group"))
+    lang = rng.choice(LANGS)
+    n = rng.randint(*mix.turns)
+    if kind == "scene":
+        return scene_group(seed, lang, mix.scene_tasks, n)
+    if kind == "text":
+        return text_group(seed, lang, mix.text_tasks, n)
+    if kind == "multi":
+        return multi_group(seed, lang, rng.randint(1, 2))
+    raise ValueError(f"unknown group kind {kind!r}")
+
+
+@dataclass(frozen=True)
+class Mix:
+    """What a stage trains on: group kinds by weight, tasks by weight within them, turns per group."""
+
+    kinds: dict[str, float]
+    scene_tasks: dict[str, float] = field(default_factory=dict)
+    text_tasks: dict[str, float] = field(default_factory=dict)
+    turns: tuple[int, int] = (1, 1)
+    text_rows: float = 0.0  # share of batches of pure text (corpus paragraphs)
+
+
+def pictures(n: int) -> str:
+    """`Picture 1:<img></img>\\n…` for n pictures (sources travel beside the ids, not in them)."""
+    return from_list_format([{"image": ""}] * n)
+
+
+def pretrain_sample(tokenizer, group: Group) -> Sample:
+    """Pictures, then `prompt answer<|endoftext|>` per turn; all text after the pictures is supervised."""
+    prefix = tokenizer.encode(pictures(len(group.images)))
+    ids, labels = list(prefix), [IGNORE] * len(prefix)
+    for prompt, answer in group.turns:
+        turn = tokenizer.encode(prompt) + tokenizer.encode(answer) + [tokenizer.eod_id]
+        ids += turn
+        labels += turn
+    return Sample(ids, labels, [""] * len(group.images))
+
+
+def chat_sample(tokenizer, group: Group) -> Sample:
+    """A ChatML dialogue: the pictures open the first user turn; the official fine-tuning labels."""
+    conversation = []
+    for i, (prompt, answer) in enumerate(group.turns):
+        opening = pictures(len(group.images)) if i == 0 else ""
+        conversation += [{"from": "user", "value": opening + prompt}, {"from": "assistant", "value": answer}]
+    return sft_sample(tokenizer, conversation)
+
+
+def text_sample(tokenizer, paragraphs: Sequence[str]) -> Sample:
+    """Pure-text autoregression: paragraphs, each closed by `<|endoftext|>`."""
+    ids = [t for p in paragraphs for t in tokenizer.encode(p) + [tokenizer.eod_id]]
+    return Sample(ids, list(ids))
+
+
+class GroupStream:
+    """Endless batches of one stage: each batch one group kind, so its rows have similar lengths."""
+
+    def __init__(self, tokenizer, mix: Mix, fmt: str, image_size: int, batch_size: int, seed: int, name: str):
+        if fmt not in ("pretrain", "chat"):
+            raise ValueError(f"format must be 'pretrain' or 'chat', got {fmt!r}")
+        self.tokenizer, self.mix, self.fmt, self.image_size = tokenizer, mix, fmt, image_size
+        self.batch_size, self.seed, self.name = batch_size, seed, name
+        self.index = 0
+        self.rng = random.Random(f"{name}:{seed}")
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self
+
+    def __next__(self) -> Batch:
+        if self.mix.text_rows and self.rng.random() < self.mix.text_rows:
+            return self._text_batch()
+        kind = weighted(self.rng, self.mix.kinds)
+        examples = []
+        while len(examples) < self.batch_size:
+            seed = sample_seed(f"{self.name}/{kind}", self.seed, self.index, "train")
+            self.index += 1
+            group = make_group(kind, seed, self.mix)
+            if group.turns:
+                examples.append(self.example(group))
+        return collate([[e] for e in examples], max(map(len, examples)), self.tokenizer.eod_id)
+
+    def example(self, group: Group) -> Example:
+        build = pretrain_sample if self.fmt == "pretrain" else chat_sample
+        sample = build(self.tokenizer, group)
+        return Example.from_sample(sample, preprocess_batch(group.images, self.image_size))
+
+    def _text_batch(self) -> Batch:
+        from ..synthetic.corpus import paragraph
+
+        rows = []
+        for _ in range(self.batch_size):
+            seeds = [sample_seed(f"{self.name}/text", self.seed, self.index + k, "train") for k in range(4)]
+            self.index += 4
+            sample = text_sample(self.tokenizer, [paragraph(s, random.Random(s).choice(LANGS)) for s in seeds])
+            rows.append(Example.from_sample(sample, torch.zeros(0, 3, self.image_size, self.image_size)))
+        return collate([[e] for e in rows], max(map(len, rows)), self.tokenizer.eod_id)

@@ -1,0 +1,65 @@
+"""The paper's three stages in miniature: what trains, at which image size, on what, for how long.
+
+The freezing rules are the trainer's (`training.stages`): stage 1 trains the ViT and the adapter
+with the LLM frozen, stage 2 everything, stage 3 the adapter and the LLM with the ViT frozen.
+The resolution changes between stage 1 and stage 2 (112 → 224 px, the ViT's 16×16 position
+table interpolated to 8×8 and then used as is), as 224 → 448 px does in the paper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..config import QwenVLConfig
+from .data import Mix
+from .loop import Schedule
+from .sizes import HIGH_RES, LOW_RES, miniature_config
+
+# Stage 2 and 3 ask about scenes with the measured questions weighted up; the rest keeps the
+# model able to do every task of the synthetic world.
+SCENE_TASKS = {"grounding": 4.0, "vqa_colour": 1.0, "vqa_shape": 1.0, "vqa_count": 1.5, "vqa_position": 1.0,
+               "vqa_yesno": 0.5, "caption": 0.75, "grounded_caption": 0.5, "region_caption": 0.5}
+TEXT_TASKS = {"ocr": 3.0, "text_vqa": 1.0, "ocr_quad": 0.5}
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    trainable: tuple[str, ...]
+    image_size: int
+    fmt: str  # "pretrain" rows or "chat" dialogues
+    mix: Mix
+    schedule: Schedule
+    batch_size: int
+
+
+STAGES = (
+    Stage("stage1", ("vit", "adapter"), LOW_RES, "pretrain",
+          Mix({"scene": 1.0, "text": 1.0}, {"caption": 1.0}, {"ocr": 1.0}),
+          Schedule(steps=300, lr=1e-3, warmup=30, min_lr=1e-4), batch_size=16),
+    Stage("stage2", ("vit", "adapter", "llm"), HIGH_RES, "pretrain",
+          Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(3, 6), text_rows=0.03),
+          Schedule(steps=1200, lr=5e-4, warmup=60, min_lr=5e-5), batch_size=8),
+    Stage("stage3", ("adapter", "llm"), HIGH_RES, "chat",
+          Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(2, 5)),
+          Schedule(steps=500, lr=2e-4, warmup=30, min_lr=2e-5), batch_size=8),
+)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything a run does, phase by phase; `RECIPE` is the 60-minute one."""
+
+    model: Callable[[int, int], QwenVLConfig] = miniature_config  # (tokens, <img> id) → config
+    n_ranks: int = 8192  # BPE ranks at most (the closed synthetic world needs fewer)
+    corpus: tuple[int, int] = (10000, 400)  # tokenizer texts: corpus paragraphs, prompts per task
+    lm: Schedule = Schedule(steps=150, lr=2e-3, warmup=15, min_lr=2e-4)
+    lm_batch: int = 16
+    clip: Schedule = Schedule(steps=150, lr=1e-3, warmup=15, min_lr=1e-4)
+    clip_batch: int = 64
+    clip_size: int = LOW_RES
+    stages: tuple[Stage, ...] = STAGES
+
+
+RECIPE = Recipe()

@@ -1,0 +1,96 @@
+"""The whole recipe at toy size: every phase runs, every stage is an official checkpoint that the
+evaluation runners, the chat API and the demo take as they are."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from qwenvl import QwenVL
+from qwenvl.checkpoint import load_model
+from qwenvl.cli import demo
+from qwenvl.config import QwenVLConfig
+from qwenvl.recipe.evaluate import EVAL_SETS, evaluate_run, table_markdown, write_eval_sets
+from qwenvl.recipe.run import SUMMARY, run_recipe
+from safetensors import safe_open
+
+from recipe_testing import TINY
+
+STAGES = [s.name for s in TINY.stages]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("recipe")
+    run_recipe(out, recipe=TINY, progress=False)
+    return out
+
+
+def test_summary_times_every_phase(run_dir):
+    summary = json.loads((run_dir / SUMMARY).read_text())
+    assert list(summary["phases"]) == ["tokenizer", "lm", "clip", *STAGES]
+    assert all(p["seconds"] >= 0 for p in summary["phases"].values())
+
+
+@pytest.mark.parametrize("stage", TINY.stages, ids=STAGES)
+def test_every_stage_is_an_official_bf16_checkpoint(run_dir, stage):
+    path = run_dir / stage.name
+    cfg = QwenVLConfig.load(path)
+    assert cfg.vision.image_size == stage.image_size and cfg.torch_dtype == "bfloat16"
+    with safe_open(str(path / "model.safetensors"), "pt") as f:
+        assert all(f.get_tensor(k).dtype == torch.bfloat16 for k in f.keys())
+    generation = json.loads((path / "generation_config.json").read_text())
+    assert generation["chat_format"] == ("chatml" if stage.fmt == "chat" else "raw")
+    assert load_model(path).cfg.vision.image_start_id == QwenVL.from_pretrained(path).tokenizer.img_start_id
+
+
+def _weights(path, prefix):
+    with safe_open(str(path / "model.safetensors"), "pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+
+
+def test_stage3_keeps_the_vit_and_trains_the_llm(run_dir):
+    vit2, vit3 = (_weights(run_dir / s, "transformer.visual.transformer.") for s in ("stage2", "stage3"))
+    assert all(torch.equal(vit2[k], vit3[k]) for k in vit2)
+    llm2, llm3 = (_weights(run_dir / s, "transformer.h.") for s in ("stage2", "stage3"))
+    assert any(not torch.equal(llm2[k], llm3[k]) for k in llm2)
+
+
+def test_stage1_keeps_the_llm(run_dir):
+    llm1, llm2 = (_weights(run_dir / s, "transformer.h.") for s in ("stage1", "stage2"))
+    vit1, vit2 = (_weights(run_dir / s, "transformer.visual.transformer.") for s in ("stage1", "stage2"))
+    assert any(not torch.equal(llm1[k], llm2[k]) for k in llm1)  # stage 2 trains everything
+    assert any(not torch.equal(vit1[k], vit2[k]) for k in vit1)
+
+
+def test_chat_model_answers_in_chatml(run_dir):
+    vl = QwenVL.from_pretrained(run_dir / "stage3")
+    query = [{"image": Image.new("RGB", (64, 64), "red")}, {"text": "What colour is the circle? Answer:"}]
+    answer, history = vl.chat(None, query, max_new_tokens=4)
+    assert isinstance(answer, str) and len(history) == 1
+
+
+def test_every_stage_is_scored_on_held_out_sets(run_dir, tmp_path):
+    data = write_eval_sets(tmp_path / "sets", n=1)
+    table = evaluate_run(run_dir, STAGES, data)
+    assert set(table) == set(STAGES)
+    assert all(set(scores) == {s.name for s in EVAL_SETS} for scores in table.values())
+    assert table_markdown(table).count("\n") == len(STAGES) + 1
+
+
+def test_demo_writes_pictures_and_report(run_dir, tmp_path):
+    image = tmp_path / "mine.png"
+    Image.new("RGB", (80, 60), "white").save(image)
+    parser = argparse.ArgumentParser()
+    demo.add_parser(parser)
+    out = tmp_path / "demo"
+    args = parser.parse_args(["--model", str(run_dir / "stage3"), "--image", str(image), "--out", str(out),
+                              "--seed", "3"])
+    assert args.run(args) == 0
+    page = (out / "index.html").read_text()
+    assert page.count("class=card") == len(demo.CASES) + len(demo.IMAGE_PROMPTS)
+    assert len(list(out.glob("*.png"))) >= len(demo.CASES) + len(demo.IMAGE_PROMPTS)
