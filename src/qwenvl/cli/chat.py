@@ -8,7 +8,7 @@ from .main import common_model_args, generation_args, generation_overrides, load
 
 
 def add_parser(p) -> None:
-    common_model_args(p)
+    common_model_args(p, default_model=True)
     generation_args(p)
     p.add_argument("--image", action="append", default=[], help="image path or URL (repeatable)")
     p.add_argument("--system", default=None, help="system message")

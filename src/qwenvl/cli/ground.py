@@ -8,7 +8,7 @@ from .main import common_model_args, load
 
 
 def add_parser(p) -> None:
-    common_model_args(p)
+    common_model_args(p, default_model=True)
     p.add_argument("--image", required=True, help="image path or URL")
     p.add_argument("--out", default="boxes.png", help="where to write the picture with boxes (PNG)")
     p.add_argument("expression", help='what to find, e.g. "the red apple"')

@@ -9,12 +9,22 @@ import sys
 SUBCOMMANDS = {
     "chat": ("qwenvl.cli.chat", "chat with a model about images (one answer, or interactive)"),
     "ground": ("qwenvl.cli.ground", "find an expression in an image and draw the boxes"),
+    "demo": ("qwenvl.cli.demo", "run the shipped model on generated scenes and given images; write a report"),
+    "train": ("qwenvl.cli.train", "train a stage from a config file (under torchrun for several processes)"),
+    "finetune": ("qwenvl.cli.finetune", "fine-tune a checkpoint on the official fine-tuning JSON (full or LoRA)"),
+    "eval": ("qwenvl.cli.eval", "evaluate a checkpoint on a benchmark or a synthetic task"),
+    "serve": ("qwenvl.cli.serve", "serve a checkpoint over an OpenAI-compatible HTTP API with a web UI"),
+    "recipe": ("qwenvl.cli.recipe", "train a whole miniature Qwen-VL from nothing, stage by stage"),
     "clean": ("qwenvl.cleaning.cli", "clean image-text corpora with the Qwen-VL rules"),
 }
 
 
-def common_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="official-format checkpoint directory")
+def common_model_args(p: argparse.ArgumentParser, default_model: bool = False) -> None:
+    """Model flags; with `default_model`, --model may be left out for the shipped model."""
+    if default_model:
+        p.add_argument("--model", default=None, help="official-format checkpoint directory (default: the shipped model)")
+    else:
+        p.add_argument("--model", required=True, help="official-format checkpoint directory")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16", "auto"])
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
@@ -43,10 +53,11 @@ def load(args):
 
     from ..api import QwenVL
     from ..data.images import ImageLimits
+    from ..default_model import default_model_path
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    return QwenVL.from_pretrained(args.model, dtype=args.dtype, device=args.device,
+    return QwenVL.from_pretrained(args.model or default_model_path(), dtype=args.dtype, device=args.device,
                                   image_limits=ImageLimits(allow_remote=args.allow_remote_images))
 
 
