@@ -206,3 +206,17 @@ def test_loading_converts_dtype_in_place_of_a_full_copy(tmp_path):
     loaded = load_model(tmp_path / "f32", dtype="bfloat16")
     for k, v in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v.to(torch.bfloat16)), k
+
+
+@pytest.mark.parametrize("rows", [1, 2, 9, 64])
+def test_every_lm_head_form_computes_lm_head(rows):
+    from qwenvl.model.qwenvl import LM_HEAD_FORMS
+
+    model = random_model()
+    hidden = torch.randn(rows, model.cfg.llm.hidden_size)
+    with torch.no_grad():
+        expected = model.lm_head(hidden)
+        for name, form in LM_HEAD_FORMS.items():
+            assert torch.allclose(form(model.lm_head.weight, hidden), expected, atol=1e-5, rtol=1e-5), name
+        assert torch.allclose(model.logits(hidden[None])[0], expected, atol=1e-5, rtol=1e-5)
+    assert set(model._lm_head_forms.values()) <= set(LM_HEAD_FORMS) and model._lm_head_forms
