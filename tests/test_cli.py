@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from PIL import Image
 
 from qwenvl_testing import CHECKPOINT, SHARED
@@ -46,3 +47,21 @@ def test_bad_image_is_a_clear_error(tmp_path, capsys):
     bad.write_bytes(b"not an image at all")
     assert main(["chat", "--model", str(CHECKPOINT), "--image", str(bad), "hi"]) == 2
     assert "bad.jpg" in capsys.readouterr().err
+
+
+def test_without_model_and_without_a_shipped_one_the_error_says_what_to_do(tmp_path, capsys, monkeypatch):
+    import qwenvl.default_model
+
+    monkeypatch.setattr(qwenvl.default_model, "DEFAULT_MODEL", tmp_path / "default_model")
+    for command in (["chat", "hi"], ["ground", "--image", str(IMAGE), "the menu"], ["demo", "--out", str(tmp_path)]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert "default model is missing" in err and "--model" in err, command
+
+
+def test_every_subcommand_is_registered(capsys):
+    for name in ("chat", "ground", "demo", "train", "finetune", "eval", "serve", "recipe", "clean"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: qwenvl " + name in capsys.readouterr().out
