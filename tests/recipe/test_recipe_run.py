@@ -94,3 +94,11 @@ def test_demo_writes_pictures_and_report(run_dir, tmp_path):
     page = (out / "index.html").read_text()
     assert page.count("class=card") == len(demo.CASES) + len(demo.IMAGE_PROMPTS)
     assert len(list(out.glob("*.png"))) >= len(demo.CASES) + len(demo.IMAGE_PROMPTS)
+
+
+def test_demo_judges_grounding_by_iou():
+    rec = {"answer": "", "boxes": [{"box": [100, 100, 500, 500]}]}
+    assert demo.judge("grounding", "<ref>x</ref><box>(120,110),(500,480)</box>", rec)
+    assert not demo.judge("grounding", "<ref>x</ref><box>(400,400),(900,900)</box>", rec)
+    assert not demo.judge("grounding", "no box here", rec)
+    assert demo.judge("vqa_count", " Three ", {"answer": "three"})

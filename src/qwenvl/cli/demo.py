@@ -95,17 +95,16 @@ def judge(task: str, answer: str, rec: dict) -> bool:
     """Grounding: the first box at IoU ≥ 0.5 with the true one; other tasks: the exact answer."""
     if task != "grounding":
         return answer.strip().lower() == rec["answer"].strip().lower()
+    import numpy as np
+
+    from ..evaluation.metrics import box_iou
     from ..interface.grounding import Box, parse_grounding
 
     boxes = [b for b in parse_grounding(answer) if isinstance(b, Box)]
-    return bool(boxes) and iou(boxes[0].normalized(), [v / 1000 for v in rec["boxes"][0]["box"]]) >= 0.5
-
-
-def iou(a, b) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union > 0 else 0.0
+    if not boxes:
+        return False
+    pair = np.array([boxes[0].normalized(), [v / 1000 for v in rec["boxes"][0]["box"]]], dtype=np.float32)
+    return bool(box_iou(pair[:1], pair[1:])[0] >= 0.5)
 
 
 def page(rows: list[dict], summary: str) -> str:
