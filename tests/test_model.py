@@ -209,14 +209,38 @@ def test_loading_converts_dtype_in_place_of_a_full_copy(tmp_path):
 
 
 @pytest.mark.parametrize("rows", [1, 2, 9, 64])
-def test_every_lm_head_form_computes_lm_head(rows):
-    from qwenvl.model.qwenvl import LM_HEAD_FORMS
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_every_decode_form_computes_the_linear(rows, dtype):
+    from qwenvl.model.layout import FORMS, fastest_form, linear
 
     model = random_model()
-    hidden = torch.randn(rows, model.cfg.llm.hidden_size)
+    w = model.lm_head.weight.detach().to(dtype)
+    hidden = torch.randn(rows, model.cfg.llm.hidden_size).to(dtype)
+    tol = 1e-5 if dtype == torch.float32 else 2e-2
     with torch.no_grad():
-        expected = model.lm_head(hidden)
-        for name, form in LM_HEAD_FORMS.items():
-            assert torch.allclose(form(model.lm_head.weight, hidden), expected, atol=1e-5, rtol=1e-5), name
-        assert torch.allclose(model.logits(hidden[None])[0], expected, atol=1e-5, rtol=1e-5)
-    assert set(model._lm_head_forms.values()) <= set(LM_HEAD_FORMS) and model._lm_head_forms
+        expected = torch.nn.functional.linear(hidden.float(), w.float())
+        for name, (transposed, form) in FORMS.items():
+            stored = w.t().contiguous().t() if transposed else w
+            assert torch.allclose(form(hidden, stored).float(), expected, atol=tol, rtol=tol), name
+            assert torch.allclose(linear(hidden[None], stored)[0].float(), expected, atol=tol, rtol=tol), name
+        assert torch.allclose(model.to(dtype).logits(hidden[None])[0].float(), expected, atol=tol, rtol=tol)
+    assert fastest_form(tuple(w.shape), dtype, 1) in FORMS
+    assert not FORMS[fastest_form(tuple(w.shape), dtype, 1, column_major=False)][0]
+
+
+def test_resized_position_tables_follow_their_table():
+    from qwenvl.model.adapter import ResizedGrid, resize_grid
+
+    table = torch.randn(256, 8)
+    resized = ResizedGrid()
+    with torch.no_grad():
+        first = resized(table, 1024)
+        assert torch.equal(first, resize_grid(table, 1024)) and resized(table, 1024) is first
+        table.mul_(2)  # an in-place update (an optimizer step, a copy_) must not reuse the old resize
+        assert torch.allclose(resized(table, 1024), 2 * first, atol=1e-5)
+        other = torch.randn(256, 8)
+        assert torch.equal(resized(other, 1024), resize_grid(other, 1024))
+        assert resized(other, 256) is other
+    grad_table = torch.randn(256, 8, requires_grad=True)
+    resized(grad_table, 1024).sum().backward()  # with gradients on, the resize stays in the graph
+    assert grad_table.grad is not None

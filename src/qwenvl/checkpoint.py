@@ -161,6 +161,9 @@ def load_state(model: QWenLMHeadModel, tensors: Iterator[tuple[str, torch.Tensor
                device: torch.device | str) -> None:
     """Assign tensors to a (meta) model with a strict check that names every problem."""
     expected = model.state_dict()
+    if torch.device(device).type == "cpu":  # time the layouts now, before any weight takes memory
+        for name, t in expected.items():
+            wants_column_major(name, tuple(t.shape), dtype)
     state, unexpected, bad_shape = {}, [], []
     for name, t in tensors:
         if name.endswith((".qweight", ".qzeros", ".scales", ".g_idx")):
@@ -187,9 +190,10 @@ def load_state(model: QWenLMHeadModel, tensors: Iterator[tuple[str, torch.Tensor
 
 def placed(name: str, t: "torch.Tensor | StoredTensor", dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """`t` in the model's dtype, device and layout, allocating the result once."""
-    if isinstance(t, torch.Tensor) and t.dtype == dtype and t.device == device and not wants_column_major(name, dtype):
+    transposed = device.type == "cpu" and wants_column_major(name, tuple(t.shape), dtype)
+    if isinstance(t, torch.Tensor) and t.dtype == dtype and t.device == device and not transposed:
         return t
-    if device.type == "cpu" and len(t.shape) == 2 and wants_column_major(name, dtype):
+    if transposed:
         out = torch.empty(tuple(t.shape)[::-1], dtype=dtype).t()
     else:
         out = torch.empty(t.shape, dtype=dtype, device=device)

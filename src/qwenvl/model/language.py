@@ -17,6 +17,7 @@ from torch import nn
 
 from ..config import LLMConfig
 from .kv_cache import KVCache
+from .layout import Linear
 
 
 class RMSNorm(nn.Module):
@@ -73,8 +74,8 @@ class QWenAttention(nn.Module):
         super().__init__()
         self.cfg = cfg
         proj = cfg.kv_channels * cfg.num_attention_heads
-        self.c_attn = nn.Linear(cfg.hidden_size, 3 * proj)
-        self.c_proj = nn.Linear(proj, cfg.hidden_size, bias=not cfg.no_bias)
+        self.c_attn = Linear(cfg.hidden_size, 3 * proj)
+        self.c_proj = Linear(proj, cfg.hidden_size, bias=not cfg.no_bias)
 
     def forward(self, x, rope, logn, mask, cache: KVCache | None, layer: int):
         b, t, _ = x.shape
@@ -99,9 +100,9 @@ class QWenMLP(nn.Module):
     def __init__(self, cfg: LLMConfig):
         super().__init__()
         ff = cfg.intermediate_size // 2
-        self.w1 = nn.Linear(cfg.hidden_size, ff, bias=not cfg.no_bias)
-        self.w2 = nn.Linear(cfg.hidden_size, ff, bias=not cfg.no_bias)
-        self.c_proj = nn.Linear(ff, cfg.hidden_size, bias=not cfg.no_bias)
+        self.w1 = Linear(cfg.hidden_size, ff, bias=not cfg.no_bias)
+        self.w2 = Linear(cfg.hidden_size, ff, bias=not cfg.no_bias)
+        self.c_proj = Linear(ff, cfg.hidden_size, bias=not cfg.no_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.c_proj(self.w1(x) * F.silu(self.w2(x)))

@@ -1,26 +1,103 @@
-"""Memory layouts that make CPU decoding fast without changing the math.
+"""Weight layouts and GEMM forms that make CPU decoding fast without changing the math.
 
 Decoding multiplies one or a few vectors by each weight matrix, so it is bound by how fast a
-kernel streams the weights. Measured on this project's 2-core AMD EPYC machine:
-MKL's fp32 GEMV over a row-major (out, in) matrix reaches ~12 GB/s, while the same matrix stored
-column-major (`x @ Wᵀ` with Wᵀ contiguous) streams at ~26 GB/s; for bf16 the column-major form is
-also the faster one. On the 2-core Intel Xeon machine both layouts stream the LLM's small matrices
-at 40-57 GB/s (they sit in its 300 MB L3). The fp32 `lm_head` stays row-major, and the GEMM form
-that streams it fastest differs between the two processors, so it is timed at first use
-(`QWenLMHeadModel.logits`). Parameters keep their official shapes;
-only the strides change, and checkpoints are saved contiguous as before.
+kernel streams the weights, and which kernel streams best depends on the processor and dtype
+(benchmarks/RESULTS.md). On the 2-core AMD EPYC machines MKL's fp32 GEMV over a column-major
+matrix (`x @ Wᵀ` with Wᵀ contiguous) streamed ~2× faster than over a row-major one; on the 2-core
+Intel Xeon ones bf16 `W @ xᵀ` over 16 columns streams ~3× faster than any one-row form. So each
+(shape, dtype) is timed once per process in every form on a probe matrix, the loader stores the
+weight column-major where that form wins, and `linear` runs the fastest form for the layout it
+finds. Parameters keep their official shapes; only the strides change, and checkpoints are saved
+contiguous as before.
 """
 
 from __future__ import annotations
 
+import functools
+import time
+
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 LLM_LINEAR_SUFFIXES = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.w1.weight", ".mlp.w2.weight",
                        ".mlp.c_proj.weight")
+MAX_DECODE_ROWS = 64  # above this, inputs are prefill-sized and the plain GEMM is right
 
 
-def wants_column_major(name: str, dtype: torch.dtype) -> bool:
+def _column_gemm(x: torch.Tensor, w: torch.Tensor, at_least: int = 2) -> torch.Tensor:
+    """`(W @ xᵀ)ᵀ` with x padded to `at_least` rows by repeating its first: MKL takes a slow GEMV
+    path for one column, and its bf16 GEMM streams W fastest at 16 columns."""
+    rows = x.shape[0]
+    if rows < at_least:
+        x = torch.cat([x, x[:1].expand(at_least - rows, -1)])
+    return (w @ x.T)[:, :rows].T
+
+
+# name → (weight stored column-major?, (x: (rows, in), w: (out, in)) → (rows, out))
+FORMS = {
+    "row_gemm": (False, F.linear),
+    "column_gemm": (False, _column_gemm),
+    "column_gemm_16": (False, lambda x, w: _column_gemm(x, w, 16)),
+    "column_major": (True, F.linear),
+}
+
+
+@functools.cache
+def form_times(shape: tuple[int, int], dtype: torch.dtype, rows: int) -> dict[str, float]:
+    """Seconds each form takes to multiply `rows` vectors by an (out, in) `shape` matrix on this CPU,
+    best of 5 after a warm-up, on one probe matrix per storage order."""
+    times = {}
+    for transposed in (False, True):
+        w = torch.full(shape[::-1], 0.01, dtype=dtype).t() if transposed else torch.full(shape, 0.01, dtype=dtype)
+        x = torch.full((rows, shape[1]), 0.01, dtype=dtype)
+        for name, (stored_transposed, form) in FORMS.items():
+            if stored_transposed != transposed:
+                continue
+            form(x, w)
+            runs = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                form(x, w)
+                runs.append(time.perf_counter() - t0)
+            times[name] = min(runs)
+        del w
+    return times
+
+
+def fastest_form(shape: tuple[int, int], dtype: torch.dtype, rows: int, column_major: bool | None = None) -> str:
+    """The fastest form for the given storage (`column_major` None: either, column-major only when
+    it beats every row-major form by 10%, as the transposed copy costs time and memory at load)."""
+    times = form_times(shape, dtype, rows)
+    row = min((n for n in times if not FORMS[n][0]), key=times.get)
+    col = min((n for n in times if FORMS[n][0]), key=times.get)
+    if column_major is None:
+        return col if times[col] < 0.9 * times[row] else row
+    return col if column_major else row
+
+
+def wants_column_major(name: str, shape: tuple[int, ...], dtype: torch.dtype) -> bool:
     """Whether a CPU parameter is best stored transposed (stride (1, rows)); the loader obeys."""
-    if name.startswith("transformer.h.") and name.endswith(LLM_LINEAR_SUFFIXES):
-        return True
-    return name == "lm_head.weight" and dtype != torch.float32
+    decoded = name == "lm_head.weight" or (name.startswith("transformer.h.") and name.endswith(LLM_LINEAR_SUFFIXES))
+    return decoded and len(shape) == 2 and FORMS[fastest_form(tuple(shape), dtype, 1)][0]
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """`F.linear`, in the fastest form for this weight's layout when decoding a few rows on CPU."""
+    rows = x.shape[:-1].numel()
+    if (weight.device.type != "cpu" or rows > MAX_DECODE_ROWS or rows == 0 or torch.is_grad_enabled()
+            or weight.dim() != 2):
+        return F.linear(x, weight, bias)
+    column_major = weight.stride() == (1, weight.shape[0])
+    if not column_major and not weight.is_contiguous():
+        return F.linear(x, weight, bias)
+    name = fastest_form(tuple(weight.shape), weight.dtype, 1 if rows <= 4 else 8, column_major)
+    out = FORMS[name][1](x.reshape(rows, -1), weight).reshape(*x.shape[:-1], weight.shape[0])
+    return out if bias is None else out + bias
+
+
+class Linear(nn.Linear):
+    """`nn.Linear` (same parameters and names) that decodes through `linear`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return linear(x, self.weight, self.bias)

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Sequence
 
 import torch
@@ -14,6 +13,7 @@ from torch import nn
 
 from ..config import QwenVLConfig
 from .kv_cache import KVCache
+from .layout import linear
 from .language import QWenBlock, RMSNorm, logn_scale, ntk_alpha, rotary_tables
 from .vision import VisionTransformer
 
@@ -99,38 +99,12 @@ class QWenModel(nn.Module):
         return alphas
 
 
-def _column_gemm(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """`(W @ xᵀ)ᵀ`, a single row doubled (MKL would take the slower GEMV path for one column)."""
-    rows = x.shape[0]
-    if rows == 1:
-        x = torch.cat([x, x])
-    return (w @ x.T)[:, :rows].T
-
-
-LM_HEAD_FORMS = {"row_gemm": lambda w, x: torch.nn.functional.linear(x, w), "column_gemm": _column_gemm}
-
-
-def _fastest(forms: dict, w: torch.Tensor, x: torch.Tensor, repeats: int = 3) -> str:
-    """The name of the form with the lowest best-of-`repeats` time on (w, x)."""
-    best = {}
-    for name, form in forms.items():
-        form(w, x)  # warm-up
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            form(w, x)
-            times.append(time.perf_counter() - t0)
-        best[name] = min(times)
-    return min(best, key=best.get)
-
-
 class QWenLMHeadModel(nn.Module):
     def __init__(self, cfg: QwenVLConfig):
         super().__init__()
         self.cfg = cfg
         self.transformer = QWenModel(cfg)
         self.lm_head = nn.Linear(cfg.llm.hidden_size, cfg.llm.vocab_size, bias=False)
-        self._lm_head_forms: dict[int, str] = {}  # rows bucket → fastest GEMM form (see `logits`)
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) preprocessed pixels → (N, n_queries, hidden) features."""
@@ -162,25 +136,9 @@ class QWenLMHeadModel(nn.Module):
         return self.logits(hidden)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """`lm_head(hidden)`; for a few fp32 rows on CPU, in whichever GEMM form this CPU streams fastest.
-
-        Decoding is bound by streaming the (vocab, hidden) matrix, and which MKL kernel streams it
-        best depends on the processor: on the AMD EPYC machines a 2-column `W @ xᵀ` ran ~3× faster
-        than the GEMV of `lm_head`; on the Intel Xeon ones `x @ Wᵀ` is ~2× faster than `W @ xᵀ`
-        for one or two rows, while `W @ xᵀ` wins from about 8 (benchmarks/RESULTS.md). So both forms
-        are timed once per bucket of row counts (≤ 4, 5-64) on first use, and the faster kept.
-        """
-        w = self.lm_head.weight
-        rows = hidden.shape[:-1].numel()
-        if (w.dtype != torch.float32 or w.device.type != "cpu" or rows > 64 or torch.is_grad_enabled()
-                or not w.is_contiguous()):
-            return self.lm_head(hidden)
-        bucket = 1 if rows <= 4 else 8
-        if bucket not in self._lm_head_forms:
-            probe = torch.randn(bucket, w.shape[1], dtype=w.dtype)
-            self._lm_head_forms[bucket] = _fastest(LM_HEAD_FORMS, w, probe)
-        flat = LM_HEAD_FORMS[self._lm_head_forms[bucket]](w, hidden.reshape(rows, -1))
-        return flat.reshape(*hidden.shape[:-1], w.shape[0])
+        """`lm_head(hidden)`; decoding streams the whole (vocab, hidden) matrix per step, so a few rows
+        go through the fastest GEMM form for this CPU (`layout.linear`)."""
+        return linear(hidden, self.lm_head.weight)
 
     def new_cache(self, batch: int, capacity: int) -> KVCache:
         llm = self.cfg.llm

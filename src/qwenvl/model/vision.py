@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import AdapterConfig, VisionConfig
-from .adapter import Resampler, resize_grid
+from .adapter import Resampler, ResizedGrid
 
 
 class VisualAttention(nn.Module):
@@ -75,12 +75,13 @@ class VisionTransformer(nn.Module):
         self.attn_pool = Resampler(adapter, kv_dim=cfg.width)
         self.ln_post = nn.LayerNorm(adapter.output_dim, eps=1e-6)
         self.proj = nn.Parameter(adapter.output_dim ** -0.5 * torch.randn(adapter.output_dim, adapter.output_dim))
+        self._positions = ResizedGrid()
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) normalised pixels → (B, n_queries, LLM hidden) image features."""
         x = self.conv1(pixels.to(self.conv1.weight.dtype))
         x = x.flatten(2).transpose(1, 2)  # (B, grid², width)
-        x = x + resize_grid(self.positional_embedding, x.shape[1])
+        x = x + self._positions(self.positional_embedding, x.shape[1])
         x = self.transformer(self.ln_pre(x))
         x = self.ln_post(self.attn_pool(x))
         return x @ self.proj
