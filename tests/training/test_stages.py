@@ -124,6 +124,12 @@ def test_layer_wise_lr_decay_and_no_decay_sets(model0):
     assert vit_lr_scale("module.transformer.visual.positional_embedding", d, n) == pytest.approx(d**3)
     assert vit_lr_scale("transformer.visual.attn_pool.query", d, n) == 1.0
     assert vit_lr_scale("transformer.h.0.attn.c_attn.weight", d, n) == 1.0
+    # a vision-tower multiplier scales the ViT and the adapter, never the LLM
+    assert vit_lr_scale("transformer.visual.conv1.weight", d, n, 0.1) == pytest.approx(0.1 * d**3)
+    assert vit_lr_scale("module.transformer.visual.attn_pool.query", d, n, 0.1) == pytest.approx(0.1)
+    assert vit_lr_scale("transformer.visual.proj", d, n, 0.1) == pytest.approx(0.1)
+    assert vit_lr_scale("transformer.h.0.attn.c_attn.weight", d, n, 0.1) == 1.0
+    assert vit_lr_scale("lm_head.weight", d, n, 0.1) == 1.0
     cfg = OptimConfig(lr=1e-3, weight_decay=0.05, vit_layer_decay=d)
     groups = param_groups(model0, cfg, n)
     by_param = {id(p): g for g in groups for p in g["params"]}

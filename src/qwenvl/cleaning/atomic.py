@@ -26,14 +26,6 @@ def remove(path: Path) -> None:
         path.unlink()
 
 
-def fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def publish(tmp: Path, final: Path) -> None:
     """Move a finished temp file or folder into place, replacing what was there."""
     if tmp.is_dir() and final.exists():

@@ -38,16 +38,18 @@ class Schedule:
     weight_decay: float = 0.05
     grad_clip: float = 1.0
     vit_layer_decay: float = 1.0
+    vision_lr_scale: float = 1.0  # the vision tower's lr against the LLM's (see `training.optim`)
 
     def scaled(self, factor: float) -> "Schedule":
         """The same schedule over `factor` times the steps (at least 2), warm-up scaled alike."""
         steps = max(2, round(self.steps * factor))
         return Schedule(steps, self.lr, max(1, min(round(self.warmup * factor), steps // 2)), self.min_lr,
-                        self.weight_decay, self.grad_clip, self.vit_layer_decay)
+                        self.weight_decay, self.grad_clip, self.vit_layer_decay, self.vision_lr_scale)
 
     def optim(self) -> OptimConfig:
         return OptimConfig(lr=self.lr, min_lr=self.min_lr, weight_decay=self.weight_decay, warmup_steps=self.warmup,
-                           steps=self.steps, grad_clip=self.grad_clip, vit_layer_decay=self.vit_layer_decay)
+                           steps=self.steps, grad_clip=self.grad_clip, vit_layer_decay=self.vit_layer_decay,
+                           vision_lr_scale=self.vision_lr_scale)
 
 
 def lm_loss(model: nn.Module, batch: Batch) -> torch.Tensor:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from ..fsutil import fsync_path
 from .faults import exit_if_requested
 
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
@@ -57,7 +58,7 @@ def write_checkpoint(out_dir: str | Path, step: int, write_weights: Callable[[Pa
         shutil.rmtree(old)
     else:
         os.replace(tmp, final)
-    _fsync_dir(root)
+    fsync_path(root)
     _prune(root, keep)
     return final
 
@@ -82,13 +83,6 @@ def _fsync_tree(path: Path) -> None:
             with open(p, "rb") as f:
                 os.fsync(f.fileno())
         else:
-            _fsync_dir(p)
-    _fsync_dir(path)
+            fsync_path(p)
+    fsync_path(path)
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -63,6 +63,7 @@ class OptimConfig:
     grad_clip: float = 1.0
     accumulation: int = 1  # micro-batches per optimizer step
     vit_layer_decay: float = 0.95  # layer-wise lr decay for the ViT (1.0: off)
+    vision_lr_scale: float = 1.0  # lr multiplier of the whole vision tower (ViT and adapter) when it trains with the LLM
 
 
 @dataclass

@@ -3,7 +3,9 @@
 Layer-wise decay (as in BEiT and EVA, which Qwen-VL's ViT training follows): the last ViT
 block trains at lr × decay, each block below it at one more factor of decay, and the patch
 embedding, position table and `ln_pre` at decay^(layers+1). The adapter and the LLM train
-at the full rate. Biases, norm weights, the ViT position table and the adapter's queries get
+at the full rate, unless `vision_lr_scale` slows the whole vision tower: trained together from
+scratch-sized models, a vision tower at the LLM's rate moves its features faster than the LLM
+learns to read them (benchmarks/RESULTS.md, the recipe). Biases, norm weights, the ViT position table and the adapter's queries get
 no weight decay.
 """
 
@@ -23,14 +25,16 @@ _VIT_STEM = ("transformer.visual.conv1.", "transformer.visual.positional_embeddi
 _NO_DECAY = ("transformer.visual.positional_embedding", "transformer.visual.attn_pool.query")
 
 
-def vit_lr_scale(name: str, decay: float, n_layers: int) -> float:
-    """The lr multiplier of a parameter: decay^(n_layers - block) for ViT block `block`, 1 outside the ViT."""
+def vit_lr_scale(name: str, decay: float, n_layers: int, vision: float = 1.0) -> float:
+    """The lr multiplier of a parameter: decay^(n_layers - block) for ViT block `block`, times
+    `vision` anywhere in the vision tower (ViT and adapter), 1 in the LLM."""
     name = official_name(name)
+    tower = vision if name.startswith("transformer.visual.") else 1.0
     if m := _BLOCK.match(name):
-        return decay ** (n_layers - int(m.group(1)))
+        return tower * decay ** (n_layers - int(m.group(1)))
     if name.startswith(_VIT_STEM):
-        return decay ** (n_layers + 1)
-    return 1.0
+        return tower * decay ** (n_layers + 1)
+    return tower
 
 
 def wants_decay(name: str, p: torch.Tensor) -> bool:
@@ -44,7 +48,7 @@ def param_groups(model: nn.Module, cfg: OptimConfig, n_vit_layers: int) -> list[
         if not p.requires_grad:
             continue
         wd = cfg.weight_decay if wants_decay(name, p) else 0.0
-        scale = vit_lr_scale(name, cfg.vit_layer_decay, n_vit_layers)
+        scale = vit_lr_scale(name, cfg.vit_layer_decay, n_vit_layers, cfg.vision_lr_scale)
         groups.setdefault((wd, scale), {"params": [], "weight_decay": wd, "lr": cfg.lr * scale})["params"].append(p)
     if not groups:
         raise ValueError("nothing to train: no parameter requires a gradient")
