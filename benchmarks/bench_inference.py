@@ -80,6 +80,18 @@ print(json.dumps({{"peak_over_baseline_mb": (status("VmHWM") - base) / 1024, "la
     return d
 
 
+def decode_forms(model) -> dict:
+    """What `layout.linear` runs at batch 1 for each distinct decoding matrix (layout + form)."""
+    from qwenvl.model.layout import fastest_form
+    out = {}
+    for name, p in model.named_parameters():
+        if p.dim() == 2 and (name == "lm_head.weight" or name.startswith("transformer.h.0.")):
+            column_major = p.stride() == (1, p.shape[0])
+            form = fastest_form(tuple(p.shape), p.dtype, 1, column_major)
+            out[name.replace("transformer.h.0.", "h.*.")] = form
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True)
@@ -100,12 +112,13 @@ def main() -> None:
         r1 = max(decode_rate(vl, cfg, 1)[0] for _ in range(args.repeats))
         r8, total8 = decode_rate(vl, cfg, 8)
         mem = load_memory(args.model, dtype)
+        forms = decode_forms(vl.model)
         run = {"dtype": dtype, "prompt_tokens": len(prompt(vl, 0)[0]), "ttft_s": round(t, 4),
                "decode_tok_s_b1": round(r1, 1), "decode_tok_s_b8": round(r8, 1),
                "b8_total_s": round(total8, 2), "b8_end_to_end_tok_s": round(8 * args.new_tokens / total8, 1),
                "load_peak_mb": round(mem["peak_over_warm_mb"]), "torch_lazy_init_mb": round(mem["lazy_init_mb"]),
                "weights_mb": round(mem["weights_mb"]),
-               "load_peak_ratio": round(mem["ratio"], 3)}
+               "load_peak_ratio": round(mem["ratio"], 3), "decode_forms_b1": forms}
         results["runs"].append(run)
         print(json.dumps(run))
         del vl

@@ -44,24 +44,19 @@ FORMS = {
 
 
 @functools.cache
-def form_times(shape: tuple[int, int], dtype: torch.dtype, rows: int) -> dict[str, float]:
-    """Seconds each form takes to multiply `rows` vectors by an (out, in) `shape` matrix on this CPU,
-    best of 5 after a warm-up, on one probe matrix per storage order."""
-    times = {}
-    for transposed in (False, True):
-        w = torch.full(shape[::-1], 0.01, dtype=dtype).t() if transposed else torch.full(shape, 0.01, dtype=dtype)
-        x = torch.full((rows, shape[1]), 0.01, dtype=dtype)
-        for name, (stored_transposed, form) in FORMS.items():
-            if stored_transposed != transposed:
-                continue
-            form(x, w)
-            runs = []
-            for _ in range(5):
-                t0 = time.perf_counter()
-                form(x, w)
-                runs.append(time.perf_counter() - t0)
-            times[name] = min(runs)
-        del w
+def form_times(shape: tuple[int, int], dtype: torch.dtype, rows: int, rounds: int = 7) -> dict[str, float]:
+    """Seconds each form takes to multiply `rows` vectors by an (out, in) `shape` matrix on this CPU:
+    the best of `rounds`, the forms taken in turn within each round so that a burst of load from
+    elsewhere on the machine slows every form alike instead of deciding the winner."""
+    probes = {False: torch.full(shape, 0.01, dtype=dtype), True: torch.full(shape[::-1], 0.01, dtype=dtype).t()}
+    x = torch.full((rows, shape[1]), 0.01, dtype=dtype)
+    times = {name: float("inf") for name in FORMS}
+    for k in range(rounds + 1):  # round 0 warms every form up
+        for name, (transposed, form) in FORMS.items():
+            t0 = time.perf_counter()
+            form(x, probes[transposed])
+            if k:
+                times[name] = min(times[name], time.perf_counter() - t0)
     return times
 
 
