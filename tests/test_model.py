@@ -244,3 +244,18 @@ def test_resized_position_tables_follow_their_table():
     grad_table = torch.randn(256, 8, requires_grad=True)
     resized(grad_table, 1024).sum().backward()  # with gradients on, the resize stays in the graph
     assert grad_table.grad is not None
+
+
+@pytest.mark.parametrize("name", ["row_gemm", "column_gemm", "column_gemm_16", "column_major"])
+def test_a_row_decodes_the_same_alone_or_beside_others(name, monkeypatch):
+    import qwenvl.model.layout as layout
+
+    monkeypatch.setattr(layout, "fastest_form", lambda *a, **k: name)
+    w = torch.randn(3000, 64)
+    if layout.FORMS[name][0]:
+        w = w.t().contiguous().t()
+    x = torch.randn(4, 64)
+    with torch.no_grad():
+        alone = layout.linear(x[:1], w)
+        for rows in (2, 3, 4):
+            assert torch.equal(layout.linear(x[:rows], w)[:1], alone), rows

@@ -23,6 +23,11 @@ from torch import nn
 LLM_LINEAR_SUFFIXES = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.w1.weight", ".mlp.w2.weight",
                        ".mlp.c_proj.weight")
 MAX_DECODE_ROWS = 64  # above this, inputs are prefill-sized and the plain GEMM is right
+SMALL_BATCH = 4  # up to this many rows, the form is the one timed for a single row
+# Forms whose result for a row depends on how many rows come with it (MKL's GEMV for one row, its
+# GEMM for more sum in different orders). Up to SMALL_BATCH rows they run one row at a time, so a
+# seeded sample drawn beside others equals the one drawn alone, bit for bit.
+ROW_COUNT_DEPENDENT = ("row_gemm", "column_major")
 
 
 def _column_gemm(x: torch.Tensor, w: torch.Tensor, at_least: int = 2) -> torch.Tensor:
@@ -86,8 +91,13 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     column_major = weight.stride() == (1, weight.shape[0])
     if not column_major and not weight.is_contiguous():
         return F.linear(x, weight, bias)
-    name = fastest_form(tuple(weight.shape), weight.dtype, 1 if rows <= 4 else 8, column_major)
-    out = FORMS[name][1](x.reshape(rows, -1), weight).reshape(*x.shape[:-1], weight.shape[0])
+    name = fastest_form(tuple(weight.shape), weight.dtype, 1 if rows <= SMALL_BATCH else 8, column_major)
+    flat, form = x.reshape(rows, -1), FORMS[name][1]
+    if name in ROW_COUNT_DEPENDENT and 1 < rows <= SMALL_BATCH:
+        out = torch.cat([form(flat[i:i + 1], weight) for i in range(rows)])  # each row as if alone
+    else:
+        out = form(flat, weight)
+    out = out.reshape(*x.shape[:-1], weight.shape[0])
     return out if bias is None else out + bias
 
 
