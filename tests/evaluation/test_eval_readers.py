@@ -126,3 +126,15 @@ def test_unreadable_files_are_named(tmp_path):
     (tmp_path / "problems.json").write_text(json.dumps(rows))
     with pytest.raises(ValueError, match="item 5 has no valid answer"):
         get_task("scienceqa_test_img").read(tmp_path, None)
+
+
+@pytest.mark.parametrize("task, name, rows, missing", [
+    ("textvqa_val", "TextVQA_0.5.1_val.json", {"data": [{"question_id": 1, "image_id": "a", "answers": ["x"]}]},
+     "question"),
+    ("docvqa_val", "val_v1.0.json", {"data": [{"questionId": 1, "image": "documents/a.png", "question": "q"}]},
+     "answers"),
+])
+def test_a_record_without_a_required_field_is_named(task, name, rows, missing, tmp_path):
+    (tmp_path / name).write_text(json.dumps(rows))
+    with pytest.raises(ValueError, match=f"{name}: a record of {task} has no field '{missing}'"):
+        get_task(task).items(tmp_path / name)

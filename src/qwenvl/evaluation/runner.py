@@ -56,7 +56,7 @@ class EvalSettings:
 
 
 def load_items(task: Task, settings: EvalSettings) -> list[Item]:
-    items = task.read(Path(settings.data), settings.images and Path(settings.images))
+    items = task.items(Path(settings.data), settings.images and Path(settings.images))
     if not items:
         raise ValueError(f"{settings.data}: no items for task {task.name}")
     return items[:settings.limit] if settings.limit else items
@@ -69,7 +69,7 @@ def shot_picker(task: Task, settings: EvalSettings) -> ShotPicker | None:
     if task.shot_answer is None:
         raise ValueError(f"task {task.name} has no few-shot prompt; run it with --shots 0")
     source = settings.shots_data or settings.data  # read whole: --limit cuts the questions, not the examples
-    return ShotPicker(task.read(Path(source), settings.images and Path(settings.images)), settings.shots, settings.seed)
+    return ShotPicker(task.items(Path(source), settings.images and Path(settings.images)), settings.shots, settings.seed)
 
 
 def run_eval(vl, settings: EvalSettings, shard: Shard | None = None) -> dict | None:

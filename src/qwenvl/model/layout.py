@@ -23,6 +23,7 @@ from torch import nn
 LLM_LINEAR_SUFFIXES = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.w1.weight", ".mlp.w2.weight",
                        ".mlp.c_proj.weight")
 MAX_DECODE_ROWS = 64  # above this, inputs are prefill-sized and the plain GEMM is right
+PROBE_ELEMENTS = 1 << 27  # a taller matrix is timed on its first rows: the ranking holds, loading stays quick
 SMALL_BATCH = 4  # up to this many rows, the form is the one timed for a single row
 # Forms whose result for a row depends on how many rows come with it (MKL's GEMV for one row, its
 # GEMM for more sum in different orders). Up to SMALL_BATCH rows they run one row at a time, so a
@@ -53,6 +54,7 @@ def form_times(shape: tuple[int, int], dtype: torch.dtype, rows: int, rounds: in
     """Seconds each form takes to multiply `rows` vectors by an (out, in) `shape` matrix on this CPU:
     the best of `rounds`, the forms taken in turn within each round so that a burst of load from
     elsewhere on the machine slows every form alike instead of deciding the winner."""
+    shape = (min(shape[0], max(1, PROBE_ELEMENTS // shape[1])), shape[1])
     probes = {False: torch.full(shape, 0.01, dtype=dtype), True: torch.full(shape[::-1], 0.01, dtype=dtype).t()}
     x = torch.full((rows, shape[1]), 0.01, dtype=dtype)
     times = {name: float("inf") for name in FORMS}
@@ -65,6 +67,7 @@ def form_times(shape: tuple[int, int], dtype: torch.dtype, rows: int, rounds: in
     return times
 
 
+@functools.cache
 def fastest_form(shape: tuple[int, int], dtype: torch.dtype, rows: int, column_major: bool | None = None) -> str:
     """The fastest form for the given storage (`column_major` None: either, column-major only when
     it beats every row-major form by 10%, as the transposed copy costs time and memory at load)."""

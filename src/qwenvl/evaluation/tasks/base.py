@@ -67,6 +67,14 @@ class Task:
     shot_answer: Callable[[Item], str] | None = None  # set where few-shot prompting is supported
     boxes: Callable[[Item, dict], tuple[list, list]] | None = None  # (predicted, true) grid boxes to draw
 
+    def items(self, data: Path, images: Path | None = None) -> list[Item]:
+        """`read`, with a record that lacks a field the format requires reported as such (the
+        readers index records directly, so a malformed file would otherwise end in a KeyError)."""
+        try:
+            return self.read(data, images)
+        except KeyError as e:
+            raise ValueError(f"{data}: a record of {self.name} has no field {e.args[0]!r}") from None
+
     def new_tokens(self, fmt: str) -> int:
         return self.chat_max_new_tokens if fmt == "chat" and self.chat_max_new_tokens else self.max_new_tokens
 
