@@ -57,6 +57,23 @@ def test_objects_respect_the_config(size):
     assert max(counts) <= 6
 
 
+@pytest.mark.parametrize("size", [224, 448])
+def test_objects_lie_on_the_lattice_and_each_size_is_one_side(size):
+    cell = size // SceneConfig().grid
+    sides = {}
+    for seed in SEEDS:
+        for obj in sample_scene(seed, SceneConfig(size=size)).objects:
+            assert all(v % cell == 0 for v in obj.box)
+            sides.setdefault(obj.size, set()).add(obj.box[2] - obj.box[0])
+    assert {k: len(v) for k, v in sides.items()} == {"small": 1, "medium": 1, "big": 1}
+    assert min(sides["small"]) < min(sides["medium"]) < min(sides["big"])
+
+
+def test_grid_zero_places_objects_anywhere():
+    corners = {v % 14 for seed in SEEDS for obj in sample_scene(seed, SceneConfig(grid=0)).objects for v in obj.box[:2]}
+    assert len(corners) > 7
+
+
 def test_box_is_the_tight_box_of_the_object_pixels():
     for seed in SEEDS:
         for obj in sample_scene(seed).objects:

@@ -76,12 +76,19 @@ class CLIP(nn.Module):
         return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
+CLIP_OBJECTS = 3
+
+
 def pair(seed: int) -> tuple:
-    """(picture, text): a scene and its caption, or rendered text and the text, half and half."""
+    """(picture, text): a scene and its caption, or rendered text and the text, half and half.
+
+    Scenes hold at most `CLIP_OBJECTS` objects: the caption of a crowded scene is told from the
+    others of a batch by its colours alone, and the tower is to learn shapes too.
+    """
     rng = random.Random(seed)
     lang = rng.choice(LANGS)
     if rng.random() < 0.5:
-        scene = sample_scene(child_seed(seed, "scene"), SceneConfig(size=SIZE))
+        scene = sample_scene(child_seed(seed, "scene"), SceneConfig(size=SIZE, max_objects=CLIP_OBJECTS))
         return render_scene(scene), caption(scene, rng, lang).answer
     scene = sample_text_scene(child_seed(seed, "text"), lang, TextConfig(size=SIZE))
     return render_text_scene(scene), " ".join(it.text for it in scene.reading_order())

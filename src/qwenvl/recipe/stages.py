@@ -59,7 +59,7 @@ class Recipe:
     corpus: tuple[int, int] = (10000, 400)  # tokenizer texts: corpus paragraphs, prompts per task
     lm: Schedule = Schedule(steps=150, lr=2e-3, warmup=15, min_lr=2e-4)
     lm_batch: int = 16
-    clip: Schedule = Schedule(steps=150, lr=1e-3, warmup=15, min_lr=1e-4)
+    clip: Schedule = Schedule(steps=400, lr=1e-3, warmup=20, min_lr=1e-4)
     clip_batch: int = 64
     clip_size: int = LOW_RES
     stages: tuple[Stage, ...] = STAGES
