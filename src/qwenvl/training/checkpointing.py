@@ -78,11 +78,7 @@ def _prune(root: Path, keep: int) -> None:
 
 
 def _fsync_tree(path: Path) -> None:
-    for p in sorted(path.rglob("*"), reverse=True):
-        if p.is_file():
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
-        else:
-            fsync_path(p)
+    for p in sorted(path.rglob("*"), reverse=True):  # files and folders alike, deepest first
+        fsync_path(p)
     fsync_path(path)
 
