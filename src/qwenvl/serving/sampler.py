@@ -65,13 +65,20 @@ def _sample_filtered(rows: list[RowSampling], logits: torch.Tensor) -> torch.Ten
     weights, ids = _candidates(probs, rows, k)
     if k < vocab and not _covered(weights, rows):
         weights, ids = _candidates(probs, rows, vocab)
-    return ids.gather(-1, _draw(rows, weights)[:, None])[:, 0]
+    ids, order = ids.sort(-1)  # token-id order: see _draw
+    return ids.gather(-1, _draw(rows, weights.gather(-1, order))[:, None])[:, 0]
 
 
 def _draw(rows: list[RowSampling], weights: torch.Tensor) -> torch.Tensor:
-    """Column index per row, drawn with probability ∝ weights, by inverse CDF on the row's own generator."""
-    uniform = torch.stack([torch.rand((), generator=r.generator) for r in rows]).to(weights.device)  # CPU generators
-    cdf = weights.cumsum(-1)
+    """Column index per row, drawn with probability ∝ weights, by inverse CDF on the row's own generator.
+
+    Columns come in token-id order and the CDF is summed in float64, so the last-bit differences
+    that another batch shape makes in the logits move the CDF by far less than one token's width:
+    in probability order, near-tied tokens would swap places and the same uniform number would
+    land on another token (a near-flat distribution flipped ~15% of draws that way)."""
+    uniform = torch.stack([torch.rand((), generator=r.generator, dtype=torch.float64) for r in rows])
+    cdf = weights.double().cumsum(-1)
+    uniform = uniform.to(cdf.device)  # CPU generators
     pick = torch.searchsorted(cdf, (uniform * cdf[:, -1])[:, None], right=True)
     return pick[:, 0].clamp(max=weights.shape[-1] - 1)
 
