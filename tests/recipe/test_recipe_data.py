@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from qwenvl.interface.tokenizer import QwenTokenizer
+from qwenvl.recipe.clip_pretrain import NO_LABEL, pair
 from qwenvl.recipe.data import GroupStream, Mix, chat_sample, make_group, pretrain_sample
 from qwenvl.synthetic import split_of
+from qwenvl.synthetic.vocab import COLOURS, SHAPES
 from qwenvl.training.samples import IGNORE
 from qwenvl_testing import CHECKPOINT
 
@@ -61,3 +63,18 @@ def test_training_seeds_are_never_held_out(tokenizer, monkeypatch):
     monkeypatch.setattr(data, "make_group", lambda kind, seed, mix: seen.append(seed) or real(kind, seed, mix))
     next(GroupStream(tokenizer, MIX, "pretrain", 28, 4, seed=5, name="t"))
     assert seen and all(split_of(s) == "train" for s in seen)
+
+
+def test_clip_pairs_label_scene_patches_and_leave_text_patches_unlabelled():
+    kinds = set()
+    for seed in range(12):
+        picture, text, shapes, colours = pair(seed, 8)
+        assert len(shapes) == len(colours) == 64 and picture.size == (224, 224) and text
+        if shapes[0] == NO_LABEL:
+            kinds.add("text")
+            assert set(shapes) == set(colours) == {NO_LABEL}
+        else:
+            kinds.add("scene")
+            assert all(0 <= s <= len(SHAPES) for s in shapes) and all(0 <= c <= len(COLOURS) for c in colours)
+            assert (shapes.count(len(SHAPES)) == colours.count(len(COLOURS))) and shapes.count(len(SHAPES)) < 64
+    assert kinds == {"text", "scene"}

@@ -8,7 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from qwenvl.synthetic.scenes import SceneConfig, make_scene, object_mask, overlap, render_scene, sample_scene
+from qwenvl.synthetic.scenes import (Scene, SceneConfig, SceneObject, cell_owners, make_scene, object_mask, overlap,
+                                     render_scene, sample_scene)
 from qwenvl.synthetic.vocab import COLOUR, COLOURS, SHAPE, SIZE
 
 SEEDS = range(40)
@@ -118,3 +119,14 @@ def test_backgrounds_stay_away_from_the_palette():
         scene = sample_scene(seed)
         empty = render_scene(type(scene)(scene.width, scene.height, (), scene.background, 0.0, scene.seed))
         assert (_nearest_palette(np.asarray(empty)) == -1).mean() > 0.99
+
+
+def test_cell_owners_name_the_topmost_box_holding_each_cell_centre():
+    scene = sample_scene(5)
+    low = SceneObject("circle", "red", "big", (0, 0, 112, 112), (220, 40, 40))
+    high = SceneObject("star", "blue", "small", (56, 56, 112, 112), (40, 80, 220))
+    scene = Scene(224, 224, (low, high), scene.background, 0.0, 5)
+    owners = cell_owners(scene, 4)  # cells of 56 px, centres at 28, 84, 140, 196
+    assert owners[:4] == [0, 0, -1, -1] and owners[4:8] == [0, 1, -1, -1] and set(owners[8:]) == {-1}
+    fine = cell_owners(scene, 16)  # 14 px cells: the small box holds 4 × 4 of them
+    assert len(fine) == 256 and fine.count(1) == 16 and fine.count(0) == 64 - 16

@@ -40,7 +40,7 @@ class Stage:
 STAGES = (
     Stage("stage1", ("vit", "adapter"), LOW_RES, "pretrain",
           Mix({"scene": 1.0, "text": 1.0}, {"caption": 1.0}, {"ocr": 1.0}),
-          Schedule(steps=300, lr=1e-3, warmup=30, min_lr=1e-4), batch_size=16),
+          Schedule(steps=200, lr=1e-3, warmup=20, min_lr=1e-4), batch_size=16),
     Stage("stage2", ("vit", "adapter", "llm"), HIGH_RES, "pretrain",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(3, 6), text_rows=0.03),
           Schedule(steps=1200, lr=1e-3, warmup=60, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8),
@@ -59,7 +59,7 @@ class Recipe:
     corpus: tuple[int, int] = (10000, 400)  # tokenizer texts: corpus paragraphs, prompts per task
     lm: Schedule = Schedule(steps=150, lr=2e-3, warmup=15, min_lr=2e-4)
     lm_batch: int = 16
-    clip: Schedule = Schedule(steps=400, lr=1e-3, warmup=20, min_lr=1e-4)
+    clip: Schedule = Schedule(steps=600, lr=1e-3, warmup=30, min_lr=1e-4)
     clip_batch: int = 64
     clip_size: int = LOW_RES
     stages: tuple[Stage, ...] = STAGES

@@ -133,6 +133,20 @@ def object_mask(obj: SceneObject) -> np.ndarray:
     return np.asarray(mask) > 0
 
 
+def cell_owners(scene: Scene, grid: int) -> list[int]:
+    """Per cell of a grid×grid split of the picture (row-major), the index of the topmost object
+    whose box holds the cell's centre, or -1 for background: dense labels of where each object is."""
+    step_x, step_y = scene.width / grid, scene.height / grid
+    owners = []
+    for row in range(grid):
+        y = (row + 0.5) * step_y
+        for col in range(grid):
+            x = (col + 0.5) * step_x
+            hits = [i for i, o in enumerate(scene.objects) if o.box[0] <= x < o.box[2] and o.box[1] <= y < o.box[3]]
+            owners.append(hits[-1] if hits else -1)
+    return owners
+
+
 def render_scene(scene: Scene) -> Image.Image:
     """The scene as an RGB image: background, objects in order, then noise."""
     pixels = render_background(scene.background, scene.width, scene.height)
