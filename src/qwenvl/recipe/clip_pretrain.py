@@ -28,8 +28,8 @@ from ..synthetic import child_seed, sample_seed
 from ..synthetic.scenes import SceneConfig, cell_owners, render_scene, sample_scene
 from ..synthetic.tasks import caption
 from ..synthetic.templates import LANGS
-from ..synthetic.vocab import COLOURS, SHAPES
 from ..synthetic.text_render import TextConfig, render_text_scene, sample_text_scene
+from ..synthetic.vocab import COLOURS, SHAPES
 from ..training.stages import apply_stage
 from .data import SIZE
 from .loop import Schedule, train
