@@ -23,13 +23,9 @@ from torch import nn
 from tqdm import tqdm
 
 from qwenvl.data.images import preprocess_batch
-from qwenvl.recipe.clip_pretrain import vit_tokens
+from qwenvl.recipe.clip_pretrain import COLOUR_IDS, SHAPE_IDS, vit_tokens
 from qwenvl.synthetic import sample_seed
 from qwenvl.synthetic.scenes import SceneConfig, render_scene, sample_scene
-from qwenvl.synthetic.vocab import COLOURS, SHAPES
-
-SHAPE_NAMES = [s.name for s in SHAPES]
-COLOUR_NAMES = [c.name for c in COLOURS]
 
 
 class Probe(nn.Module):
@@ -38,20 +34,20 @@ class Probe(nn.Module):
         self.query = nn.Parameter(torch.randn(1, 1, width) * 0.02)
         self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
         self.ln = nn.LayerNorm(width)
-        self.head = nn.Linear(width, len(SHAPE_NAMES) + len(COLOUR_NAMES))
+        self.head = nn.Linear(width, len(SHAPE_IDS) + len(COLOUR_IDS))
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pooled = self.attn(self.query.expand(len(tokens), -1, -1), tokens, tokens, need_weights=False)[0][:, 0]
         out = self.head(self.ln(pooled)).float()
-        return out[:, :len(SHAPE_NAMES)], out[:, len(SHAPE_NAMES):]
+        return out[:, :len(SHAPE_IDS)], out[:, len(SHAPE_IDS):]
 
 
 def batch(split: str, start: int, n: int, image_size: int, grid: int):
     config = SceneConfig(max_objects=1, grid=grid)
     scenes = [sample_scene(sample_seed("probe", 0, start + i, split), config) for i in range(n)]
     pixels = preprocess_batch([render_scene(s) for s in scenes], image_size)
-    shapes = torch.tensor([SHAPE_NAMES.index(s.objects[0].shape) for s in scenes])
-    colours = torch.tensor([COLOUR_NAMES.index(s.objects[0].colour) for s in scenes])
+    shapes = torch.tensor([SHAPE_IDS[s.objects[0].shape] for s in scenes])
+    colours = torch.tensor([COLOUR_IDS[s.objects[0].colour] for s in scenes])
     return pixels, shapes, colours
 
 
@@ -117,7 +113,7 @@ def main() -> None:
                           "seconds": round(time.perf_counter() - began, 1)})
             tqdm.write(json.dumps(curve[-1]))
     print(json.dumps({"model": args.model or "fresh", "train_vit": args.train_vit, "grid": args.grid,
-                      "image_size": args.image_size, "batch": args.batch, "chance_shape": round(1 / len(SHAPE_NAMES), 3),
+                      "image_size": args.image_size, "batch": args.batch, "chance_shape": round(1 / len(SHAPE_IDS), 3),
                       "curve": curve}, indent=2))
 
 
