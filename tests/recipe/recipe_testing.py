@@ -25,9 +25,10 @@ TINY = Recipe(
     clip=Schedule(steps=2, lr=1e-3, warmup=1), clip_batch=4, clip_size=28,
     stages=(
         Stage("stage1", ("vit", "adapter"), 28, "pretrain", Mix({"scene": 1.0, "text": 1.0}, {"caption": 1.0},
-                                                                 {"ocr": 1.0}), Schedule(2, 1e-3, 1), 2),
+                                                                 {"ocr": 1.0}), Schedule(2, 1e-3, 1), 2, patch_loss=1.0),
         Stage("stage2", ("vit", "adapter", "llm"), 56, "pretrain",
-              Mix({"scene": 1.0, "text": 1.0, "multi": 1.0}, SCENES, TEXTS, (1, 3), 0.2), Schedule(3, 1e-3, 1), 2),
+              Mix({"scene": 1.0, "text": 1.0, "multi": 1.0}, SCENES, TEXTS, (1, 3), 0.2), Schedule(3, 1e-3, 1), 2,
+              patch_loss=1.0),
         Stage("stage3", ("adapter", "llm"), 56, "chat", Mix({"scene": 1.0, "text": 1.0, "multi": 1.0}, SCENES, TEXTS,
                                                             (1, 3)), Schedule(2, 1e-3, 1), 2),
     ),

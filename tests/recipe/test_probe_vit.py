@@ -20,8 +20,14 @@ def test_probe_reports_a_curve_scored_every_n_steps():
     report = probe("--fresh", "--train-vit", "--steps", "4", "--every", "2", "--batch", "4", "--held-out", "8",
                    "--threads", "1")
     assert [p["step"] for p in report["curve"]] == [2, 4]
-    assert all(0.0 <= p["shape"] <= 1.0 and 0.0 <= p["colour"] <= 1.0 for p in report["curve"])
-    assert report["train_vit"] and report["grid"] == 8
+    assert all(0.0 <= p[k] <= 1.0 for p in report["curve"] for k in ("shape", "colour", "col", "row"))
+    assert report["train_vit"] and report["grid"] == 8 and report["where"] == "vit"
+
+
+def test_probe_reads_the_adapter_outputs_too():
+    report = probe("--fresh", "--where", "adapter", "--steps", "2", "--every", "2", "--batch", "4", "--held-out",
+                   "8", "--threads", "1")
+    assert report["where"] == "adapter" and [p["step"] for p in report["curve"]] == [2]
 
 
 def test_probe_needs_a_model_or_fresh():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from qwenvl.interface.tokenizer import QwenTokenizer
-from qwenvl.recipe.clip_pretrain import NO_LABEL, pair
+from qwenvl.recipe.clip_pretrain import pair
 from qwenvl.recipe.data import GroupStream, Mix, chat_sample, make_group, pretrain_sample
+from qwenvl.recipe.dense import LATTICE, NO_LABEL, PATCH_CLASSES, patch_labels
 from qwenvl.synthetic import split_of
 from qwenvl.synthetic.vocab import COLOURS, SHAPES
 from qwenvl.training.samples import IGNORE
@@ -56,6 +57,33 @@ def test_batches_carry_one_picture_per_span(tokenizer, fmt):
         assert batch.input_ids.shape[0] == 3
 
 
+def test_patch_supervised_streams_label_every_picture_in_batch_order(tokenizer):
+    stream = GroupStream(tokenizer, Mix(MIX.kinds, MIX.scene_tasks, MIX.text_tasks, MIX.turns, text_rows=0.3), "pretrain",
+                         56, 3, seed=0, name="t", patch_grid=4)
+    kinds = set()
+    for _ in range(12):
+        batch, labels = next(stream)
+        if batch.pixels is None:
+            kinds.add("text rows")
+            assert labels is None
+            continue
+        assert labels.shape == (len(batch.pixels), len(PATCH_CLASSES), 16)
+        kinds.add("pictures")
+    assert kinds == {"text rows", "pictures"}
+    plain = GroupStream(tokenizer, MIX, "pretrain", 56, 3, seed=0, name="t")
+    # the labels are those of the pictures the batch holds, in order, and the batches are the plain ones
+    again = GroupStream(tokenizer, MIX, "pretrain", 56, 3, seed=0, name="t", patch_grid=4)
+    found = 0
+    for _ in range(6):
+        (batch, labels), plain_batch = next(again), next(plain)
+        assert (batch.pixels == plain_batch.pixels).all()
+        shapes, x1 = labels[:, 0], labels[:, 2]
+        objects = (shapes != len(SHAPES)) & (shapes != NO_LABEL)  # neither background nor rendered text
+        found += int(objects.sum())
+        assert bool((x1[objects] != NO_LABEL).all()) and bool((x1[~objects] == NO_LABEL).all())
+    assert found
+
+
 def test_training_seeds_are_never_held_out(tokenizer, monkeypatch):
     seen = []
     import qwenvl.recipe.data as data
@@ -68,13 +96,34 @@ def test_training_seeds_are_never_held_out(tokenizer, monkeypatch):
 def test_clip_pairs_label_scene_patches_and_leave_text_patches_unlabelled():
     kinds = set()
     for seed in range(12):
-        picture, text, shapes, colours = pair(seed, 8)
-        assert len(shapes) == len(colours) == 64 and picture.size == (224, 224) and text
+        picture, text, labels = pair(seed, 8)
+        assert len(labels) == len(PATCH_CLASSES) and all(len(row) == 64 for row in labels)
+        assert picture.size == (224, 224) and text
+        shapes, colours, *boxes, cols, rows = labels
+        assert cols[:9] == [0, 1, 2, 3, 4, 5, 6, 7, 0] and rows[:9] == [0] * 8 + [1]  # every patch knows its place
         if shapes[0] == NO_LABEL:
             kinds.add("text")
-            assert set(shapes) == set(colours) == {NO_LABEL}
+            assert {*shapes, *colours, *sum(boxes, [])} == {NO_LABEL}
         else:
             kinds.add("scene")
             assert all(0 <= s <= len(SHAPES) for s in shapes) and all(0 <= c <= len(COLOURS) for c in colours)
-            assert (shapes.count(len(SHAPES)) == colours.count(len(COLOURS))) and shapes.count(len(SHAPES)) < 64
+            background = [s == len(SHAPES) for s in shapes]
+            assert background == [c == len(COLOURS) for c in colours] and not all(background)
+            for k, corner in enumerate(boxes):  # objects' patches carry their box, background none
+                assert all((v == NO_LABEL) == b for v, b in zip(corner, background))
+                assert all(0 <= v <= LATTICE for v, b in zip(corner, background) if not b)
     assert kinds == {"text", "scene"}
+
+
+def test_patch_labels_give_each_patch_its_objects_lattice_box():
+    from qwenvl.synthetic.backgrounds import Background
+    from qwenvl.synthetic.scenes import Scene, SceneObject
+
+    obj = SceneObject("star", "red", "medium", (56, 28, 112, 84), (220, 40, 40))  # lattice cells x 2-3, y 1-2
+    scene = Scene(224, 224, (obj,), Background("plain", ((128, 128, 128),) * 2, 0.0, 0.1, 0), 0.0, 0)
+    shapes, colours, x1, y1, x2, y2, cols, rows = patch_labels(scene, 16)  # 224 px: two patches a cell
+    inside = [i for i, s in enumerate(shapes) if s != len(SHAPES)]
+    assert inside == [r * 16 + c for r in range(2, 6) for c in range(4, 8)]
+    assert {x1[i] for i in inside} == {2} and {y1[i] for i in inside} == {1}
+    assert {x2[i] for i in inside} == {4} and {y2[i] for i in inside} == {3}
+    assert cols[4] == 2 and cols[5] == 2 and rows[16 * 5] == 2

@@ -79,9 +79,15 @@ class VisionTransformer(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) normalised pixels → (B, n_queries, LLM hidden) image features."""
+        return self.pool(self.patches(pixels))
+
+    def patches(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The ViT trunk alone: (B, 3, S, S) → (B, grid², width) patch tokens, before the adapter."""
         x = self.conv1(pixels.to(self.conv1.weight.dtype))
         x = x.flatten(2).transpose(1, 2)  # (B, grid², width)
         x = x + self._positions(self.positional_embedding, x.shape[1])
-        x = self.transformer(self.ln_pre(x))
-        x = self.ln_post(self.attn_pool(x))
-        return x @ self.proj
+        return self.transformer(self.ln_pre(x))
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The adapter: (B, grid², width) patch tokens → (B, n_queries, LLM hidden) image features."""
+        return self.ln_post(self.attn_pool(tokens)) @ self.proj

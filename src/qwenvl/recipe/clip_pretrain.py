@@ -4,10 +4,9 @@ The image tower is the model's own ViT trunk (`conv1` … `transformer`), pooled
 projection that are thrown away afterwards, as Qwen-VL throws away OpenCLIP's pooling head.
 The text tower is a small Transformer over the recipe's tokens. Pairs are scene captions and
 pictures of rendered text with their text, in English and Chinese; the loss is CLIP's
-symmetric InfoNCE with a learnt temperature, plus a dense one that only a synthetic world can
-give: every patch of a scene names the shape and colour of the object whose box it lies in (or
-background), through a linear head thrown away with the others. Measured (benchmarks/RESULTS.md):
-with captions alone, 400 steps leave the ViT's features at chance on shape.
+symmetric InfoNCE with a learnt temperature, plus the dense loss of `dense` (what object, which
+box and which place every patch shows). Measured (benchmarks/RESULTS.md): with captions alone,
+400 steps leave the ViT's features at chance on shape.
 """
 
 from __future__ import annotations
@@ -23,29 +22,19 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..data.images import preprocess_batch
-from ..model.adapter import resize_grid
 from ..synthetic import child_seed, sample_seed
-from ..synthetic.scenes import SceneConfig, cell_owners, render_scene, sample_scene
+from ..synthetic.scenes import SceneConfig, render_scene, sample_scene
 from ..synthetic.tasks import caption
 from ..synthetic.templates import LANGS
 from ..synthetic.text_render import TextConfig, render_text_scene, sample_text_scene
-from ..synthetic.vocab import COLOURS, SHAPES
 from ..training.stages import apply_stage
 from .data import SIZE
+from .dense import dense_loss, patch_head, patch_labels
 from .loop import Schedule, train
 
 EMBED = 128
 MAX_TEXT = 64
-SHAPE_IDS = {s.name: i for i, s in enumerate(SHAPES)}  # background: len(SHAPES)
-COLOUR_IDS = {c.name: i for i, c in enumerate(COLOURS)}  # background: len(COLOURS)
-NO_LABEL = -100  # patches of rendered text carry no dense label
 
-
-def vit_tokens(visual, pixels: torch.Tensor) -> torch.Tensor:
-    """The ViT trunk of `VisionTransformer` without the adapter: (B, 3, S, S) → (B, grid², width)."""
-    x = visual.conv1(pixels).flatten(2).transpose(1, 2)
-    x = x + resize_grid(visual.positional_embedding, x.shape[1])
-    return visual.transformer(visual.ln_pre(x))
 
 
 class TextTower(nn.Module):
@@ -67,46 +56,34 @@ class TextTower(nn.Module):
 
 
 class CLIP(nn.Module):
-    def __init__(self, visual, vocab: int):
+    def __init__(self, visual, vocab: int, head: nn.Module):
         super().__init__()
         self.visual = visual
         self.image_ln = nn.LayerNorm(visual.cfg.width)
         self.image_proj = nn.Linear(visual.cfg.width, EMBED, bias=False)
         self.text = TextTower(vocab)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
-        self.patch_head = nn.Linear(visual.cfg.width, len(SHAPES) + 1 + len(COLOURS) + 1)
+        self.patch_head = head
 
-    def forward(self, pixels: torch.Tensor, ids: torch.Tensor, valid: torch.Tensor, shapes: torch.Tensor,
-                colours: torch.Tensor) -> torch.Tensor:
-        """The symmetric InfoNCE loss of a batch of matching pairs plus the patches' shape and colour loss."""
-        tokens = vit_tokens(self.visual, pixels)
+    def forward(self, pixels: torch.Tensor, ids: torch.Tensor, valid: torch.Tensor,
+                labels: torch.Tensor) -> torch.Tensor:
+        """The symmetric InfoNCE loss of a batch of matching pairs plus the patches' dense loss
+        (`labels`: (B, len(PATCH_CLASSES), patches), one cross-entropy per kind of label)."""
+        tokens = self.visual.patches(pixels)
         image = F.normalize(self.image_proj(self.image_ln(tokens.mean(1))), dim=-1)
         text = F.normalize(self.text(ids, valid), dim=-1)
         logits = self.logit_scale.clamp(max=math.log(100)).exp() * image.float() @ text.float().T
         target = torch.arange(len(ids))
         contrastive = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-        if not bool((shapes != NO_LABEL).any()):
-            return contrastive
-        dense = self.patch_head(tokens).float()
-        shape_logits, colour_logits = dense[..., :len(SHAPES) + 1], dense[..., len(SHAPES) + 1:]
-        return (contrastive + F.cross_entropy(shape_logits.flatten(0, 1), shapes.flatten(), ignore_index=NO_LABEL)
-                + F.cross_entropy(colour_logits.flatten(0, 1), colours.flatten(), ignore_index=NO_LABEL))
-
-
-def patch_labels(scene, grid: int) -> tuple[list[int], list[int]]:
-    """Shape and colour ids per patch of a grid×grid ViT: those of the object whose box holds it."""
-    owners = cell_owners(scene, grid)
-    shapes = [SHAPE_IDS[scene.objects[o].shape] if o >= 0 else len(SHAPES) for o in owners]
-    colours = [COLOUR_IDS[scene.objects[o].colour] if o >= 0 else len(COLOURS) for o in owners]
-    return shapes, colours
+        return contrastive + dense_loss(self.patch_head, tokens, labels)
 
 
 CLIP_OBJECTS = 3
 
 
 def pair(seed: int, grid: int) -> tuple:
-    """(picture, text, patch shapes, patch colours): a scene and its caption, or rendered text and
-    the text (no patch labels), half and half.
+    """(picture, text, patch labels): a scene and its caption, or rendered text and the text, half
+    and half (`patch_labels`).
 
     Scenes hold at most `CLIP_OBJECTS` objects: the caption of a crowded scene is told from the
     others of a batch by its colours alone, and the tower is to learn shapes too.
@@ -115,10 +92,9 @@ def pair(seed: int, grid: int) -> tuple:
     lang = rng.choice(LANGS)
     if rng.random() < 0.5:
         scene = sample_scene(child_seed(seed, "scene"), SceneConfig(size=SIZE, max_objects=CLIP_OBJECTS))
-        return render_scene(scene), caption(scene, rng, lang).answer, *patch_labels(scene, grid)
+        return render_scene(scene), caption(scene, rng, lang).answer, patch_labels(scene, grid)
     scene = sample_text_scene(child_seed(seed, "text"), lang, TextConfig(size=SIZE))
-    unlabelled = [NO_LABEL] * grid * grid
-    return render_text_scene(scene), " ".join(it.text for it in scene.reading_order()), unlabelled, unlabelled
+    return render_text_scene(scene), " ".join(it.text for it in scene.reading_order()), patch_labels(None, grid)
 
 
 def pair_batches(tokenizer, batch_size: int, image_size: int, patch_size: int, seed: int) -> Iterator[tuple]:
@@ -130,15 +106,16 @@ def pair_batches(tokenizer, batch_size: int, image_size: int, patch_size: int, s
         width = max(map(len, ids))
         valid = torch.tensor([[k < len(t) for k in range(width)] for t in ids])
         padded = torch.tensor([t + [tokenizer.eod_id] * (width - len(t)) for t in ids])
-        yield (preprocess_batch([p[0] for p in pairs], image_size), padded, valid,
-               torch.tensor([p[2] for p in pairs]), torch.tensor([p[3] for p in pairs]))
+        yield preprocess_batch([p[0] for p in pairs], image_size), padded, valid, torch.tensor([p[2] for p in pairs])
 
 
 def pretrain_clip(model, tokenizer, schedule: Schedule, image_size: int, batch_size: int = 64, seed: int = 0,
-                  out_dir: Path | None = None, progress: bool = True) -> dict:
-    """Train the ViT trunk of `model` contrastively; the towers' heads are discarded afterwards."""
+                  out_dir: Path | None = None, progress: bool = True, head: nn.Module | None = None) -> dict:
+    """Train the ViT trunk of `model` contrastively and through the patch `head` (`dense`), which
+    the caller keeps for the stages; the towers' own heads are discarded afterwards."""
     apply_stage(model, ["vit"])
-    clip = CLIP(model.transformer.visual, model.cfg.llm.vocab_size)
+    head = head if head is not None else patch_head(model.cfg.vision.width)
+    clip = CLIP(model.transformer.visual, model.cfg.llm.vocab_size, head)
     batches = pair_batches(tokenizer, batch_size, image_size, model.cfg.vision.patch_size, seed)
     # Both towers attend over at most 64 positions, where the plain softmax-attention kernel is ~2.5×
     # faster through backward than the flash one (measured: 0.88 → 0.74 s per step of 64 pairs).

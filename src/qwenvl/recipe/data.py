@@ -31,6 +31,7 @@ from ..synthetic.text_tasks import ocr, ocr_quad, text_vqa
 from ..training.packing import Batch, Example, collate
 from ..training.samples import IGNORE, Sample
 from ..training.sft import sft_sample
+from .dense import patch_labels
 
 SIZE = 224  # pictures are drawn at this side; each stage resizes them to its own image size
 
@@ -41,6 +42,7 @@ class Group:
 
     kind: str
     images: list = field(default_factory=list)
+    scenes: list = field(default_factory=list)  # per picture, its `Scene` (None for rendered text)
     turns: list[tuple[str, str]] = field(default_factory=list)
     asked: set[str] = field(default_factory=set)
 
@@ -62,7 +64,7 @@ def scene_group(seed: int, lang: str, tasks: dict[str, float], n_turns: int) -> 
     """One scene; up to `n_turns` questions drawn from `tasks` (a task the scene cannot support is skipped)."""
     rng = random.Random(seed)
     scene = sample_scene(child_seed(seed, "scene"), SceneConfig(size=SIZE))
-    group = Group("scene", [render_scene(scene)])
+    group = Group("scene", [render_scene(scene)], [scene])
     for _ in range(n_turns):
         text = SINGLE_SCENE[weighted(rng, tasks)](scene, rng, lang)
         if text is not None:
@@ -76,7 +78,7 @@ def text_group(seed: int, lang: str, tasks: dict[str, float], n_turns: int) -> G
     style = rng.random()
     sign, frames = style < 0.25, (rng.randint(1, 3) if 0.25 <= style < 0.5 else 0)
     scene = sample_text_scene(child_seed(seed, "text"), lang, TextConfig(size=SIZE), sign=sign, frames=frames)
-    group = Group("text", [render_text_scene(scene)])
+    group = Group("text", [render_text_scene(scene)], [None])
     for _ in range(n_turns):
         task = weighted(rng, tasks)
         out = text_vqa(scene, lang, rng) if task == "text_vqa" else (ocr if task == "ocr" else ocr_quad)(scene, lang)
@@ -89,7 +91,7 @@ def multi_group(seed: int, lang: str, n_turns: int) -> Group:
     """Two or three scenes and questions comparing them."""
     rng = random.Random(seed)
     scenes = [sample_scene(child_seed(seed, "scene", i), SceneConfig(size=SIZE)) for i in range(rng.choice((2, 3)))]
-    group = Group("multi", [render_scene(s) for s in scenes])
+    group = Group("multi", [render_scene(s) for s in scenes], scenes)
     for _ in range(n_turns):
         text = multi_image(scenes, rng, lang)
         if text is not None:
@@ -153,31 +155,41 @@ def text_sample(tokenizer, paragraphs: Sequence[str]) -> Sample:
 
 
 class GroupStream:
-    """Endless batches of one stage: each batch one group kind, so its rows have similar lengths."""
+    """Endless batches of one stage: each batch one group kind, so its rows have similar lengths.
 
-    def __init__(self, tokenizer, mix: Mix, fmt: str, image_size: int, batch_size: int, seed: int, name: str):
+    With `patch_grid` (the ViT's patches a side) each item is `(batch, labels)`: the `dense` labels
+    of the batch's pictures in their order, (pictures, kinds, patches), None for pure text.
+    """
+
+    def __init__(self, tokenizer, mix: Mix, fmt: str, image_size: int, batch_size: int, seed: int, name: str,
+                 patch_grid: int = 0):
         if fmt not in ("pretrain", "chat"):
             raise ValueError(f"format must be 'pretrain' or 'chat', got {fmt!r}")
         self.tokenizer, self.mix, self.fmt, self.image_size = tokenizer, mix, fmt, image_size
-        self.batch_size, self.seed, self.name = batch_size, seed, name
+        self.batch_size, self.seed, self.name, self.patch_grid = batch_size, seed, name, patch_grid
         self.index = 0
         self.rng = random.Random(f"{name}:{seed}")
 
     def __iter__(self) -> Iterator[Batch]:
         return self
 
-    def __next__(self) -> Batch:
+    def __next__(self) -> Batch | tuple[Batch, torch.Tensor | None]:
         if self.mix.text_rows and self.rng.random() < self.mix.text_rows:
-            return self._text_batch()
+            batch = self._text_batch()
+            return (batch, None) if self.patch_grid else batch
         kind = weighted(self.rng, self.mix.kinds)
-        examples = []
+        examples, scenes = [], []
         while len(examples) < self.batch_size:
             seed = sample_seed(f"{self.name}/{kind}", self.seed, self.index, "train")
             self.index += 1
             group = make_group(kind, seed, self.mix)
             if group.turns:
                 examples.append(self.example(group))
-        return collate([[e] for e in examples], max(map(len, examples)), self.tokenizer.eod_id)
+                scenes += group.scenes
+        batch = collate([[e] for e in examples], max(map(len, examples)), self.tokenizer.eod_id)
+        if not self.patch_grid:
+            return batch
+        return batch, torch.tensor([patch_labels(s, self.patch_grid) for s in scenes])
 
     def example(self, group: Group) -> Example:
         build = pretrain_sample if self.fmt == "pretrain" else chat_sample

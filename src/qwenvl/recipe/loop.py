@@ -54,7 +54,11 @@ class Schedule:
 
 def lm_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
     """Mean next-token cross-entropy over the supervised positions; logits only where needed."""
-    features = model.encode_images(batch.pixels) if batch.pixels is not None else None
+    return text_loss(model, batch, model.encode_images(batch.pixels) if batch.pixels is not None else None)
+
+
+def text_loss(model: nn.Module, batch: Batch, features: torch.Tensor | None) -> torch.Tensor:
+    """`lm_loss` with the pictures' features already computed."""
     hidden = model.transformer(batch.input_ids, features, batch.positions, batch.attention_mask)
     keep = batch.targets != IGNORE
     logits = model.lm_head(hidden[keep]).float()

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from ..checkpoint import save_state
 from ..interface.tokenizer import QwenTokenizer
@@ -20,7 +21,8 @@ from ..training.stages import apply_stage
 from .clip_pretrain import pretrain_clip
 from .data import GroupStream
 from .lm_pretrain import pretrain_lm
-from .loop import train
+from .dense import PatchSupervised, patch_head, supervised_lm_loss
+from .loop import lm_loss, train
 from .sizes import init_miniature
 from .stages import RECIPE, Recipe, Stage
 from .tokenizer_train import build_tokenizer
@@ -54,10 +56,14 @@ def save_stage(model: QWenLMHeadModel, stage: Stage, out: Path, tokenizer: QwenT
 
 
 def run_stage(model: QWenLMHeadModel, stage: Stage, tokenizer: QwenTokenizer, factor: float, seed: int,
-              out: Path, progress: bool) -> dict:
+              out: Path, progress: bool, head: nn.Module) -> dict:
+    """One stage; with `stage.patch_loss` its pictures' patches are supervised through `head` too."""
     apply_stage(model, list(stage.trainable))
-    stream = GroupStream(tokenizer, stage.mix, stage.fmt, stage.image_size, stage.batch_size, seed, stage.name)
-    return train(model, stream, stage.schedule.scaled(factor), stage.name, out / "logs",
+    grid = stage.image_size // model.cfg.vision.patch_size if stage.patch_loss else 0
+    stream = GroupStream(tokenizer, stage.mix, stage.fmt, stage.image_size, stage.batch_size, seed, stage.name,
+                         patch_grid=grid)
+    trained, loss_fn = (PatchSupervised(model, head, stage.patch_loss), supervised_lm_loss) if grid else (model, lm_loss)
+    return train(trained, stream, stage.schedule.scaled(factor), stage.name, out / "logs", loss_fn=loss_fn,
                  vit_layers=model.cfg.vision.layers, progress=progress)
 
 
@@ -80,10 +86,11 @@ def run_recipe(out_dir: str | Path, minutes: float = REFERENCE_MINUTES, seed: in
     init_miniature(model)
     logs = out / "logs"
     phases["lm"] = pretrain_lm(model, tokenizer, recipe.lm.scaled(factor), recipe.lm_batch, seed, logs, progress)
+    head = patch_head(model.cfg.vision.width)
     phases["clip"] = pretrain_clip(model, tokenizer, recipe.clip.scaled(factor), recipe.clip_size, recipe.clip_batch,
-                                   seed, logs, progress)
+                                   seed, logs, progress, head)
     for stage in recipe.stages:
-        phases[stage.name] = run_stage(model, stage, tokenizer, factor, seed, out, progress)
+        phases[stage.name] = run_stage(model, stage, tokenizer, factor, seed, out, progress, head)
         phases[stage.name]["checkpoint"] = str(save_stage(model, stage, out, tokenizer))
     summary = {"minutes_budget": minutes, "seed": seed, "threads": torch.get_num_threads(),
                "seconds": round(time.perf_counter() - began, 1), "phases": phases}

@@ -1,0 +1,83 @@
+"""Dense supervision only a synthetic world can give: what every patch of a picture shows.
+
+Each patch is labelled with the shape and colour of the object whose box holds it (or
+background), that object's box on the scene lattice, and the patch's own lattice cell; a linear
+head reads them from the ViT's patch tokens. CLIP pretraining learns through it, and so do the
+stages that train the vision tower, so that what the LLM must read out (which object, and where)
+stays in the tokens. Measured (benchmarks/RESULTS.md): scene captions alone leave shape at chance;
+shape and colour labels alone left a lone object's lattice cell at chance in the tokens; stages
+trained on text losses alone eroded whatever the labels had put there.
+The head is not part of the model and is not saved with it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..synthetic.scenes import SceneConfig, cell_owners
+from ..synthetic.vocab import COLOURS, SHAPES
+from ..training.packing import Batch
+
+SHAPE_IDS = {s.name: i for i, s in enumerate(SHAPES)}  # background: len(SHAPES)
+COLOUR_IDS = {c.name: i for i, c in enumerate(COLOURS)}  # background: len(COLOURS)
+NO_LABEL = -100  # no object on the patch (box labels), or no objects in the picture (rendered text)
+LATTICE = SceneConfig().grid  # scenes' objects stand on this lattice; boxes and places are read on it
+# Kinds of label and their class counts: the object's shape and colour (or background), its box
+# on the lattice (corners 0…LATTICE), and the patch's own lattice cell.
+PATCH_CLASSES = {"shape": len(SHAPES) + 1, "colour": len(COLOURS) + 1, "x1": LATTICE + 1, "y1": LATTICE + 1,
+                 "x2": LATTICE + 1, "y2": LATTICE + 1, "col": LATTICE, "row": LATTICE}
+
+
+def patch_labels(scene, grid: int) -> list[list[int]]:
+    """Per kind of `PATCH_CLASSES`, the label of each patch of a grid×grid ViT. `scene` None
+    (rendered text) labels the patches' places only."""
+    cells = [(i % grid * LATTICE // grid, i // grid * LATTICE // grid) for i in range(grid * grid)]
+    places = [[c for c, _ in cells], [r for _, r in cells]]
+    if scene is None:
+        return [[NO_LABEL] * len(cells)] * 6 + places
+    owners = [scene.objects[o] if o >= 0 else None for o in cell_owners(scene, grid)]
+    unit = scene.width / LATTICE
+    boxes = [[round(o.box[k] / unit) if o else NO_LABEL for o in owners] for k in range(4)]
+    return [[SHAPE_IDS[o.shape] if o else len(SHAPES) for o in owners],
+            [COLOUR_IDS[o.colour] if o else len(COLOURS) for o in owners], *boxes, *places]
+
+
+def patch_head(width: int) -> nn.Linear:
+    return nn.Linear(width, sum(PATCH_CLASSES.values()))
+
+
+def dense_loss(head: nn.Module, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The sum over kinds of label of the patches' cross-entropy; `tokens` (N, patches, width),
+    `labels` (N, len(PATCH_CLASSES), patches). A kind no patch carries adds nothing."""
+    loss = tokens.new_zeros((), dtype=torch.float32)
+    for k, logits in enumerate(head(tokens).float().split(list(PATCH_CLASSES.values()), dim=-1)):
+        if bool((labels[:, k] != NO_LABEL).any()):
+            loss = loss + F.cross_entropy(logits.flatten(0, 1), labels[:, k].flatten(), ignore_index=NO_LABEL)
+    return loss
+
+
+class PatchSupervised(nn.Module):
+    """A Qwen-VL model with the patch head beside it, for a stage that trains the vision tower.
+
+    The model sits under `module`, a prefix the trainer strips, so its parameters keep their
+    official names (and their per-group learning rates)."""
+
+    def __init__(self, model: nn.Module, head: nn.Module, weight: float = 1.0):
+        super().__init__()
+        self.module, self.patch_head, self.weight = model, head, weight
+
+
+def supervised_lm_loss(wrapped: PatchSupervised, item: tuple[Batch, torch.Tensor | None]) -> torch.Tensor:
+    """The stage's LM loss on `(batch, patch labels)`, plus the dense loss on its pictures."""
+    from .loop import text_loss
+
+    batch, labels = item
+    model = wrapped.module
+    if batch.pixels is None:
+        return text_loss(model, batch, None)
+    visual = model.transformer.visual
+    tokens = visual.patches(batch.pixels)
+    return text_loss(model, batch, visual.pool(tokens)) + wrapped.weight * dense_loss(wrapped.patch_head, tokens,
+                                                                                       labels)

@@ -1,0 +1,35 @@
+"""The dense patch loss: labels the loss can use, and a wrapper that keeps the model's names and rates."""
+
+from __future__ import annotations
+
+import torch
+
+from qwenvl.model import QWenLMHeadModel
+from qwenvl.recipe.dense import NO_LABEL, PATCH_CLASSES, PatchSupervised, dense_loss, patch_head
+from qwenvl.recipe.loop import Schedule
+from qwenvl.training.optim import build_optimizer
+from recipe_testing import tiny_config
+
+
+def test_a_kind_no_patch_carries_adds_nothing():
+    torch.manual_seed(0)
+    head, tokens = patch_head(8), torch.randn(2, 4, 8)
+    places = torch.randint(0, 4, (2, 4))
+    labels = torch.full((2, len(PATCH_CLASSES), 4), NO_LABEL)
+    assert float(dense_loss(head, tokens, labels)) == 0.0
+    labels[:, -1] = places  # rows only
+    logits = head(tokens)[..., -PATCH_CLASSES["row"]:]
+    expected = torch.nn.functional.cross_entropy(logits.flatten(0, 1), places.flatten())
+    assert torch.allclose(dense_loss(head, tokens, labels), expected)
+
+
+def test_wrapped_model_keeps_official_names_and_the_vision_rate():
+    model = QWenLMHeadModel(tiny_config(128, 100))
+    wrapped = PatchSupervised(model, patch_head(model.cfg.vision.width))
+    optimizer = build_optimizer(wrapped, Schedule(steps=4, lr=1e-3, vision_lr_scale=0.1).optim(), 1)
+    rate = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert rate[id(model.transformer.visual.conv1.weight)] == 1e-4
+    assert rate[id(model.transformer.h[0].attn.c_attn.weight)] == 1e-3
+    assert rate[id(wrapped.patch_head.weight)] == 1e-3
+    assert set(model.state_dict()) == {k.removeprefix("module.") for k in wrapped.state_dict()
+                                       if k.startswith("module.")}
