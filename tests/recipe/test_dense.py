@@ -33,3 +33,18 @@ def test_wrapped_model_keeps_official_names_and_the_vision_rate():
     assert rate[id(wrapped.patch_head.weight)] == 1e-3
     assert set(model.state_dict()) == {k.removeprefix("module.") for k in wrapped.state_dict()
                                        if k.startswith("module.")}
+
+
+def test_the_vit_and_the_patch_head_are_clipped_apart_from_the_rest():
+    from qwenvl.recipe.loop import clip_groups
+
+    model = QWenLMHeadModel(tiny_config(128, 100))
+    wrapped = PatchSupervised(model, patch_head(model.cfg.vision.width))
+    rest, vit = clip_groups(wrapped)
+    names = {id(p): n for n, p in wrapped.named_parameters()}
+    assert all(names[id(p)].startswith(("module.transformer.visual.conv1", "module.transformer.visual.ln_pre",
+                                         "module.transformer.visual.transformer.", "module.transformer.visual.positional",
+                                         "patch_head.")) for p in vit)
+    assert any("attn_pool" in names[id(p)] for p in rest) and any(".h.0." in names[id(p)] for p in rest)
+    assert len(rest) + len(vit) == sum(p.requires_grad for p in wrapped.parameters())
+    assert len(clip_groups(model)) == 1  # a bare model clips as one

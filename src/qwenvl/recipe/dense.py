@@ -19,6 +19,7 @@ from torch import nn
 from ..synthetic.scenes import SceneConfig, cell_owners
 from ..synthetic.vocab import COLOURS, SHAPES
 from ..training.packing import Batch
+from .loop import text_loss
 
 SHAPE_IDS = {s.name: i for i, s in enumerate(SHAPES)}  # background: len(SHAPES)
 COLOUR_IDS = {c.name: i for i, c in enumerate(COLOURS)}  # background: len(COLOURS)
@@ -62,17 +63,29 @@ class PatchSupervised(nn.Module):
     """A Qwen-VL model with the patch head beside it, for a stage that trains the vision tower.
 
     The model sits under `module`, a prefix the trainer strips, so its parameters keep their
-    official names (and their per-group learning rates)."""
+    official names (and their per-group learning rates). Gradients are clipped apart for the ViT
+    with the head and for the rest (adapter, LLM): the dense loss gives the ViT gradients ten
+    times the LLM's, and one global clip scaled the LLM's steps down with them, so it never
+    learnt to read the picture (measured: benchmarks/RESULTS.md, run 6).
+    """
 
     def __init__(self, model: nn.Module, head: nn.Module, weight: float = 1.0):
         super().__init__()
         self.module, self.patch_head, self.weight = model, head, weight
 
+    def clip_groups(self) -> list[list[nn.Parameter]]:
+        """(adapter and LLM, ViT and patch head): trainable parameters, clipped apart."""
+        visual = self.module.transformer.visual
+        vit = {id(visual.positional_embedding)}
+        vit |= {id(p) for part in (visual.conv1, visual.ln_pre, visual.transformer, self.patch_head)
+                for p in part.parameters()}
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        groups = [[p for p in trainable if id(p) not in vit], [p for p in trainable if id(p) in vit]]
+        return [g for g in groups if g]
+
 
 def supervised_lm_loss(wrapped: PatchSupervised, item: tuple[Batch, torch.Tensor | None]) -> torch.Tensor:
     """The stage's LM loss on `(batch, patch labels)`, plus the dense loss on its pictures."""
-    from .loop import text_loss
-
     batch, labels = item
     model = wrapped.module
     if batch.pixels is None:

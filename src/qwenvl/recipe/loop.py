@@ -65,10 +65,19 @@ def text_loss(model: nn.Module, batch: Batch, features: torch.Tensor | None) -> 
     return F.cross_entropy(logits, batch.targets[keep])
 
 
+def clip_groups(model: nn.Module) -> list[list[nn.Parameter]]:
+    """The trainable parameters split where gradients are clipped apart: one group, unless `model`
+    names its own (`PatchSupervised`: the ViT with the patch head, and the rest)."""
+    if hasattr(model, "clip_groups"):
+        return model.clip_groups()
+    return [[p for p in model.parameters() if p.requires_grad]]
+
+
 def train(model: nn.Module, batches: Iterator, schedule: Schedule, name: str, out_dir: Path | None = None,
           loss_fn: Callable = lm_loss, vit_layers: int = 0, progress: bool = True) -> dict:
-    """Run `schedule` over `batches` on the parameters that require gradients; returns a summary."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    """Run `schedule` over `batches` on the parameters that require gradients; returns a summary.
+    The logged grad norm is that of the first clip group."""
+    groups = clip_groups(model)
     optimizer = build_optimizer(model, schedule.optim(), vit_layers)
     scheduler = build_scheduler(optimizer, schedule.optim())
     log = MetricsLog(Path(out_dir or ".") / f"{name}.metrics.jsonl", 0, enabled=out_dir is not None)
@@ -80,7 +89,7 @@ def train(model: nn.Module, batches: Iterator, schedule: Schedule, name: str, ou
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 loss = loss_fn(model, batch)
             loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(params, schedule.grad_clip)
+            norm = [torch.nn.utils.clip_grad_norm_(group, schedule.grad_clip) for group in groups][0]
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
