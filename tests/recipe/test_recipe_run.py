@@ -4,7 +4,11 @@ evaluation runners, the chat API and the demo take as they are."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -102,3 +106,39 @@ def test_demo_judges_grounding_by_iou():
     assert not demo.judge("grounding", "<ref>x</ref><box>(400,400),(900,900)</box>", rec)
     assert not demo.judge("grounding", "no box here", rec)
     assert demo.judge("vqa_count", " Three ", {"answer": "three"})
+
+
+def test_reads_picture_compares_own_and_rolled_pictures(run_dir):
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "reads_picture.py"
+    out = subprocess.run([sys.executable, str(script), "--model", str(run_dir / "stage3"), "--image-size", "56",
+                          "--rows", "16", "--tasks", "vqa_colour", "grounding", "--threads", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout.splitlines()[-1])
+    assert set(report["results"]) == {"vqa_colour", "grounding"}
+    for r in report["results"].values():
+        assert r["own_loss"] > 0 and r["rolled_loss"] > 0 and 0 <= r["own_acc"] <= 1
+        assert r["own_loss"] != r["rolled_loss"]  # the rolled pictures reach the model
+
+
+def test_reads_picture_scores_each_answers_first_token(run_dir):
+    from qwenvl.interface.tokenizer import QwenTokenizer
+    from qwenvl.recipe.data import GroupStream, Mix
+
+    spec = importlib.util.spec_from_file_location("reads_picture", Path(__file__).resolve().parents[2] / "benchmarks"
+                                                  / "reads_picture.py")
+    reads = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reads)
+    tokenizer = QwenTokenizer.from_pretrained(run_dir / "stage3")
+    for fmt, task in [("chat", "vqa_colour"), ("pretrain", "vqa_colour"), ("chat", "grounding")]:
+        stream = GroupStream(tokenizer, Mix({"scene": 1.0}, {task: 1.0}), fmt, 56, 4, 0, "t")
+        batch, where = reads.held_out_batch(tokenizer, stream, task, 0, 4)
+        for row, p in enumerate(where):
+            ids = batch.input_ids[row].tolist()
+            assert batch.targets[row, p] == ids[p + 1]  # position p predicts the decisive token
+            before = tokenizer.decode(ids[:p + 1]).rstrip()
+            if fmt == "chat" and task != "grounding":
+                assert before.endswith("<|im_start|>assistant"), before[-40:]
+                before = before.rsplit("<|im_end|>", 1)[0]  # the user's question
+            assert before.endswith("<box>(" if task == "grounding" else ("Answer:", "回答：")), before[-40:]
+            assert tokenizer.decode(ids[p + 1:p + 2]).strip()  # a word or a digit, not the frame

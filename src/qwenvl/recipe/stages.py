@@ -10,6 +10,9 @@ had put in its features (frozen-feature probe 0.88 → 0.11; at 0.1×, 0.81 and 
 Both stages that train the tower keep the `dense` patch loss of CLIP pretraining beside the LM
 loss (`patch_loss`): what each patch shows and where is what the LLM must read out, and text
 losses alone erode it (measured: stage 2 at 0.3× took shape from 0.83 to 0.65 in 150 steps).
+Stages 2 and 3 train the LLM at 3e-4: the LLM learns to look an answer up in the picture only
+after a plateau of a few hundred steps of scene questions, and at 1e-3 it did not leave the
+plateau at all (measured: one-object colour questions from run 7's stage 2, `benchmarks/RESULTS.md`).
 The resolution changes between stage 1 and stage 2 (112 → 224 px, the ViT's 16×16 position
 table interpolated to 8×8 and then used as is), as 224 → 448 px does in the paper.
 """
@@ -49,7 +52,7 @@ STAGES = (
           Schedule(steps=200, lr=1e-3, warmup=20, min_lr=1e-4, vision_lr_scale=0.1), batch_size=16, patch_loss=1.0),
     Stage("stage2", ("vit", "adapter", "llm"), HIGH_RES, "pretrain",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(3, 6), text_rows=0.03),
-          Schedule(steps=1200, lr=1e-3, warmup=60, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0),
+          Schedule(steps=1200, lr=3e-4, warmup=60, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0),
     Stage("stage3", ("adapter", "llm"), HIGH_RES, "chat",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(2, 5)),
           Schedule(steps=500, lr=3e-4, warmup=30, min_lr=3e-5, vision_lr_scale=0.3), batch_size=8),
