@@ -20,13 +20,14 @@ import json
 import torch
 import torch.nn.functional as F
 
-from qwenvl.checkpoint import load_model
+from qwenvl.checkpoint import CheckpointError, load_model
 from qwenvl.interface.tokenizer import QwenTokenizer
 from qwenvl.recipe.data import GroupStream, Mix, make_group
 from qwenvl.synthetic import sample_seed
 from qwenvl.training.packing import Batch, collate
 
 TASKS = ("vqa_colour", "vqa_shape", "vqa_count", "vqa_position", "grounding")
+BATCH = 16  # questions per forward; --rows is rounded up to a multiple
 
 
 def decisive(tokenizer, answer: list[int]) -> int:
@@ -58,9 +59,9 @@ def held_out_batch(tokenizer, stream: GroupStream, task: str, first: int, n: int
     raise RuntimeError(f"{task}: too few held-out scenes can be asked it")
 
 
-def decisive_token(model, batch: Batch, pixels: torch.Tensor, where: list[int]) -> tuple[float, float]:
-    """(loss, accuracy) of the answers' decisive tokens with `pixels` as the pictures."""
-    hidden = model.transformer(batch.input_ids, model.encode_images(pixels), batch.positions, batch.attention_mask)
+def decisive_token(model, batch: Batch, features: torch.Tensor, where: list[int]) -> tuple[float, float]:
+    """(loss, accuracy) of the answers' decisive tokens with `features` as the pictures."""
+    hidden = model.transformer(batch.input_ids, features, batch.positions, batch.attention_mask)
     rows = torch.arange(len(where))
     logits = model.lm_head(hidden[rows, where]).float()
     target = batch.targets[rows, where]
@@ -76,26 +77,32 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=64, help="questions per task")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    if args.rows < 1:
+        parser.error(f"--rows must be at least 1, got {args.rows}")
     torch.set_num_threads(args.threads)
-    model = load_model(args.model, dtype="float32").eval()
-    tokenizer = QwenTokenizer.from_pretrained(args.model)
+    try:
+        model = load_model(args.model, dtype="float32").eval()
+        tokenizer = QwenTokenizer.from_pretrained(args.model)
+    except CheckpointError as e:
+        parser.error(str(e))
     results = {}
     for task in args.tasks:
         mix = Mix({"scene": 1.0}, {task: 1.0})
-        stream = GroupStream(tokenizer, mix, args.format, args.image_size, 16, 0, "reads-picture")
-        own = rolled = (0.0, 0.0)
-        batches = -(-args.rows // 16)
+        stream = GroupStream(tokenizer, mix, args.format, args.image_size, BATCH, 0, "reads-picture")
+        scores = []  # per batch: (own loss, own accuracy, rolled loss, rolled accuracy)
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-            for k in range(batches):
-                batch, where = held_out_batch(tokenizer, stream, task, 1000 * k, 16)
-                a = decisive_token(model, batch, batch.pixels, where)
-                b = decisive_token(model, batch, batch.pixels.roll(1, 0), where)
-                own, rolled = tuple(x + y / batches for x, y in zip(own, a)), tuple(x + y / batches for x, y in zip(rolled, b))
-        results[task] = {"own_loss": round(own[0], 3), "rolled_loss": round(rolled[0], 3),
-                         "own_acc": round(own[1], 3), "rolled_acc": round(rolled[1], 3)}
-        print(f"{task:13s} decisive-token loss own {own[0]:.3f} · rolled {rolled[0]:.3f}   "
-              f"accuracy own {own[1]:.2f} · rolled {rolled[1]:.2f}", flush=True)
-    print(json.dumps({"model": args.model, "format": args.format, "rows": args.rows, "results": results}))
+            for k in range(-(-args.rows // BATCH)):
+                batch, where = held_out_batch(tokenizer, stream, task, 1000 * k, BATCH)
+                features = model.encode_images(batch.pixels)
+                scores.append(decisive_token(model, batch, features, where)
+                              + decisive_token(model, batch, features.roll(1, 0), where))
+        own_loss, own_acc, rolled_loss, rolled_acc = (sum(col) / len(scores) for col in zip(*scores))
+        results[task] = {"own_loss": round(own_loss, 3), "rolled_loss": round(rolled_loss, 3),
+                         "own_acc": round(own_acc, 3), "rolled_acc": round(rolled_acc, 3)}
+        print(f"{task:13s} decisive-token loss own {own_loss:.3f} · rolled {rolled_loss:.3f}   "
+              f"accuracy own {own_acc:.2f} · rolled {rolled_acc:.2f}", flush=True)
+    rows = -(-args.rows // BATCH) * BATCH
+    print(json.dumps({"model": args.model, "format": args.format, "rows": rows, "results": results}))
 
 
 if __name__ == "__main__":

@@ -108,9 +108,18 @@ def test_demo_judges_grounding_by_iou():
     assert demo.judge("vqa_count", " Three ", {"answer": "three"})
 
 
+READS_PICTURE = Path(__file__).resolve().parents[2] / "benchmarks" / "reads_picture.py"
+
+
+def load_reads_picture():
+    spec = importlib.util.spec_from_file_location("reads_picture", READS_PICTURE)
+    reads = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reads)
+    return reads
+
+
 def test_reads_picture_compares_own_and_rolled_pictures(run_dir):
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "reads_picture.py"
-    out = subprocess.run([sys.executable, str(script), "--model", str(run_dir / "stage3"), "--image-size", "56",
+    out = subprocess.run([sys.executable, str(READS_PICTURE), "--model", str(run_dir / "stage3"), "--image-size", "56",
                           "--rows", "16", "--tasks", "vqa_colour", "grounding", "--threads", "1"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -125,10 +134,7 @@ def test_reads_picture_scores_each_answers_first_token(run_dir):
     from qwenvl.interface.tokenizer import QwenTokenizer
     from qwenvl.recipe.data import GroupStream, Mix
 
-    spec = importlib.util.spec_from_file_location("reads_picture", Path(__file__).resolve().parents[2] / "benchmarks"
-                                                  / "reads_picture.py")
-    reads = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(reads)
+    reads = load_reads_picture()
     tokenizer = QwenTokenizer.from_pretrained(run_dir / "stage3")
     for fmt, task in [("chat", "vqa_colour"), ("pretrain", "vqa_colour"), ("chat", "grounding")]:
         stream = GroupStream(tokenizer, Mix({"scene": 1.0}, {task: 1.0}), fmt, 56, 4, 0, "t")
@@ -142,3 +148,19 @@ def test_reads_picture_scores_each_answers_first_token(run_dir):
                 before = before.rsplit("<|im_end|>", 1)[0]  # the user's question
             assert before.endswith("<box>(" if task == "grounding" else ("Answer:", "回答：")), before[-40:]
             assert tokenizer.decode(ids[p + 1:p + 2]).strip()  # a word or a digit, not the frame
+
+
+def test_reads_picture_refuses_bad_input(run_dir, tmp_path, monkeypatch):
+    from qwenvl.interface.tokenizer import QwenTokenizer
+    from qwenvl.recipe.data import Group, GroupStream, Mix
+
+    for args, message in [(["--model", str(tmp_path / "none")], "does not exist"),
+                          (["--model", str(run_dir / "stage3"), "--rows", "0"], "--rows must be at least 1")]:
+        out = subprocess.run([sys.executable, str(READS_PICTURE), *args], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+    reads = load_reads_picture()
+    monkeypatch.setattr(reads, "make_group", lambda kind, seed, mix: Group(kind))  # no scene supports the task
+    tokenizer = QwenTokenizer.from_pretrained(run_dir / "stage3")
+    stream = GroupStream(tokenizer, Mix({"scene": 1.0}, {"vqa_colour": 1.0}), "chat", 56, 4, 0, "t")
+    with pytest.raises(RuntimeError, match="too few held-out scenes"):
+        reads.held_out_batch(tokenizer, stream, "vqa_colour", 0, 4)

@@ -89,7 +89,7 @@ def train(model: nn.Module, batches: Iterator, schedule: Schedule, name: str, ou
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 loss = loss_fn(model, batch)
             loss.backward()
-            norm = [torch.nn.utils.clip_grad_norm_(group, schedule.grad_clip) for group in groups][0]
+            norms = [torch.nn.utils.clip_grad_norm_(group, schedule.grad_clip) for group in groups]
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
@@ -97,7 +97,7 @@ def train(model: nn.Module, batches: Iterator, schedule: Schedule, name: str, ou
             if not math.isfinite(value):
                 raise FloatingPointError(f"{name}: loss became {value} at step {step}")
             losses.append(value)
-            log.write({"step": step, "loss": value, "grad_norm": float(norm), "lr": scheduler.get_last_lr()[0],
+            log.write({"step": step, "loss": value, "grad_norm": float(norms[0]), "lr": scheduler.get_last_lr()[0],
                        "elapsed_s": time.perf_counter() - began})
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
             bar.update()
