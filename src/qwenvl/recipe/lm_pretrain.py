@@ -9,18 +9,24 @@ The task texts matter more than their share suggests: a grounding answer repeats
 of its question, and a small decoder only learns to copy (to grow induction heads) after
 several hundred steps of such text. Learnt here on cheap 128-token rows, copying is ready
 when the image stages start, instead of being learnt there at 300+ tokens a row.
+
+A second phase (`context=True`) teaches what Qwen-7B brings and a 150-step LM lacks: looking an
+answer up in the context. Each document is a scene's grounded caption, then questions about that
+scene, only the answers supervised. The image stages ask the same of the picture, and there the
+LLM sat on a plateau of hundreds of steps before it looked anything up; in text the lookup costs
+a quarter of the compute per question (measured: benchmarks/RESULTS.md, run 9).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
 
-import random
-
-from ..synthetic import iter_corpus, sample_seed
+from ..synthetic import child_seed, iter_corpus, sample_seed
+from ..synthetic.scenes import SceneConfig, sample_scene
 from ..synthetic.tasks import SINGLE_SCENE, scene_text
 from ..training.packing import Batch, Example, collate, pack_row
 from ..training.samples import IGNORE
@@ -28,6 +34,7 @@ from ..training.stages import apply_stage
 from .loop import Schedule, train
 
 ROW = 128  # tokens per row; paragraphs and task texts are ~30 tokens
+CONTEXT_ROW = 320  # a grounded caption of six objects and four questions
 
 
 # Task texts by weight: grounding most, for its copied phrase.
@@ -47,15 +54,48 @@ def task_texts(seed: int) -> Iterator[tuple[str, str]]:
         yield text.prompt, text.answer
 
 
-def documents(tokenizer, seed: int, corpus_share: float = 0.25) -> Iterator[list[int]]:
-    """Token ids of task texts, and of corpus paragraphs for `corpus_share` of the documents."""
+# Questions of a context document: what a grounded caption settles.
+CONTEXT_TASKS = ("vqa_colour", "vqa_shape", "vqa_count", "vqa_position", "vqa_yesno", "grounding", "region_caption")
+
+
+def documents(tokenizer, seed: int, corpus_share: float = 0.25) -> Iterator[tuple[list[int], list[int]]]:
+    """(ids, labels) of task texts, and of corpus paragraphs for `corpus_share` of the documents."""
     rng, paragraphs, tasks = random.Random(f"docs:{seed}"), iter_corpus(seed, split="train"), task_texts(seed)
     while True:
         if rng.random() < corpus_share:
-            yield tokenizer.encode(next(paragraphs)) + [tokenizer.eod_id]
+            ids = tokenizer.encode(next(paragraphs)) + [tokenizer.eod_id]
         else:
             prompt, answer = next(tasks)
-            yield tokenizer.encode(prompt) + tokenizer.encode(answer) + [tokenizer.eod_id]  # as in stage 2
+            ids = tokenizer.encode(prompt) + tokenizer.encode(answer) + [tokenizer.eod_id]  # as in stage 2
+        yield ids, ids
+
+
+def context_document(tokenizer, seed: int, tasks: Sequence[str] | None = None) -> tuple[list[int], list[int], list[int]]:
+    """A scene's grounded caption, then `tasks` (1-4 drawn from `CONTEXT_TASKS` when None) asked
+    about it as stage 2 asks them; only the answers are supervised. Also returns where each
+    answer starts, for scoring the lookup."""
+    rng = random.Random(seed)
+    lang = rng.choice(("en", "zh"))
+    scene = sample_scene(child_seed(seed, "scene"), SceneConfig())
+    ids = tokenizer.encode(SINGLE_SCENE["grounded_caption"](scene, rng, lang).answer) + [tokenizer.eod_id]
+    labels, starts = [IGNORE] * len(ids), []
+    for task in tasks or [rng.choice(CONTEXT_TASKS) for _ in range(rng.randint(1, 4))]:
+        text = SINGLE_SCENE[task](scene, rng, lang)
+        if text is None:
+            continue
+        prompt, answer = tokenizer.encode(text.prompt), tokenizer.encode(text.answer) + [tokenizer.eod_id]
+        starts.append(len(ids) + len(prompt))
+        ids += prompt + answer
+        labels += [IGNORE] * len(prompt) + answer
+    return ids, labels, starts
+
+
+def context_documents(tokenizer, seed: int) -> Iterator[tuple[list[int], list[int]]]:
+    index = 0
+    while True:
+        ids, labels, _ = context_document(tokenizer, sample_seed("lm/context", seed, index, "train"))
+        index += 1
+        yield ids, labels
 
 
 class _Peekable:
@@ -74,16 +114,19 @@ class _Peekable:
         return example
 
 
-def text_batches(tokenizer, batch_size: int, seed: int, row: int = ROW) -> Iterator[Batch]:
+def text_batches(tokenizer, batch_size: int, seed: int, context: bool = False) -> Iterator[Batch]:
     """Rows of whole documents, each attending only to itself (as a single prompt does at inference)."""
     no_pixels = torch.zeros(0, 3, 1, 1)
-    stream = _Peekable(Example(ids[:row], ids[1:row] + [IGNORE], no_pixels) for ids in documents(tokenizer, seed))
+    docs, row = (context_documents, CONTEXT_ROW) if context else (documents, ROW)
+    stream = _Peekable(Example(ids[:row], labels[1:row] + [IGNORE], no_pixels) for ids, labels in docs(tokenizer, seed))
     while True:
         yield collate([pack_row(stream, row) for _ in range(batch_size)], row, tokenizer.eod_id)
 
 
 def pretrain_lm(model, tokenizer, schedule: Schedule, batch_size: int = 16, seed: int = 0,
-                out_dir: Path | None = None, progress: bool = True) -> dict:
-    """Train the LLM of `model` (everything else frozen) on the text corpus."""
+                out_dir: Path | None = None, progress: bool = True, context: bool = False) -> dict:
+    """Train the LLM of `model` (everything else frozen) on the text corpus, or with `context` on
+    questions to look up in a scene's caption."""
     apply_stage(model, ["llm"])
-    return train(model, text_batches(tokenizer, batch_size, seed), schedule, "lm", out_dir, progress=progress)
+    return train(model, text_batches(tokenizer, batch_size, seed, context), schedule,
+                 "lm_context" if context else "lm", out_dir, progress=progress)
