@@ -7,6 +7,7 @@ import pytest
 from qwenvl.interface.tokenizer import QwenTokenizer
 from qwenvl.recipe.clip_pretrain import pair
 from qwenvl.recipe.data import GroupStream, Mix, chat_sample, make_group, pretrain_sample
+from qwenvl.recipe.lm_pretrain import CONTEXT_ROW, context_document, text_batches
 from qwenvl.recipe.dense import LATTICE, NO_LABEL, PATCH_CLASSES, patch_labels
 from qwenvl.synthetic import split_of
 from qwenvl.synthetic.vocab import COLOURS, SHAPES
@@ -127,3 +128,26 @@ def test_patch_labels_give_each_patch_its_objects_lattice_box():
     assert {x1[i] for i in inside} == {2} and {y1[i] for i in inside} == {1}
     assert {x2[i] for i in inside} == {4} and {y2[i] for i in inside} == {3}
     assert cols[4] == 2 and cols[5] == 2 and rows[16 * 5] == 2
+
+
+def test_context_documents_supervise_only_answers_found_in_their_caption(tokenizer):
+    """The lookup phase asks about the scene its caption describes: every colour answer is a word
+    of the caption, and only the answers (each closed by `<|endoftext|>`) carry labels."""
+    for seed in range(40):
+        ids, labels, starts = context_document(tokenizer, seed << 2, ["vqa_colour", "grounding"])
+        caption = tokenizer.decode(ids[:ids.index(tokenizer.eod_id)])
+        supervised = [i for i, label in enumerate(labels) if label != IGNORE]
+        assert supervised and supervised[0] == starts[0]
+        assert all(labels[i] == ids[i] for i in supervised)
+        colour_end = ids.index(tokenizer.eod_id, starts[0])
+        assert tokenizer.decode(ids[starts[0]:colour_end]).strip() in caption
+        box_end = ids.index(tokenizer.eod_id, starts[1])
+        assert set(supervised) == set(range(starts[0], colour_end + 1)) | set(range(starts[1], box_end + 1))
+        assert tokenizer.decode(ids[ids.index(tokenizer.encode("<box>")[0], starts[1]):box_end]) in caption
+    assert context_document(tokenizer, 8)[0] == context_document(tokenizer, 8)[0]
+
+
+def test_context_rows_hold_whole_documents(tokenizer):
+    batch = next(text_batches(tokenizer, 4, 0, context=True))
+    assert batch.input_ids.shape == (4, CONTEXT_ROW)
+    assert int((batch.targets != IGNORE).sum()) > 0

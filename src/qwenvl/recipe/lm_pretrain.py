@@ -13,8 +13,9 @@ when the image stages start, instead of being learnt there at 300+ tokens a row.
 A second phase (`context=True`) teaches what Qwen-7B brings and a 150-step LM lacks: looking an
 answer up in the context. Each document is a scene's grounded caption, then questions about that
 scene, only the answers supervised. The image stages ask the same of the picture, and there the
-LLM sat on a plateau of hundreds of steps before it looked anything up; in text the lookup costs
-a quarter of the compute per question (measured: benchmarks/RESULTS.md, run 9).
+LLM sat on a plateau of hundreds of steps before it looked anything up. Text has the plateau too,
+but a question costs no picture, and an LLM that looks up in text read colour from the picture
+sooner (measured: benchmarks/RESULTS.md, "Looking things up in text first" and run 9).
 """
 
 from __future__ import annotations
