@@ -71,7 +71,8 @@ def documents(tokenizer, seed: int, corpus_share: float = 0.25) -> Iterator[tupl
         yield ids, ids
 
 
-def context_document(tokenizer, seed: int, tasks: Sequence[str] | None = None) -> tuple[list[int], list[int], list[int]]:
+def context_document(tokenizer, seed: int,
+                     tasks: Sequence[str] | None = None) -> tuple[list[int], list[int], list[int]]:
     """A scene's grounded caption, then `tasks` (1-4 drawn from `CONTEXT_TASKS` when None) asked
     about it as stage 2 asks them; only the answers are supervised. Also returns where each
     answer starts, for scoring the lookup."""

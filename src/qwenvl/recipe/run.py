@@ -1,4 +1,4 @@
-"""The whole recipe, one call: tokenizer → text LM (then lookup in context) → CLIP ViT → stages 1, 2, 3, each stage saved.
+"""The whole recipe, one call: tokenizer → text LM → lookup in text → CLIP ViT → stages 1-3, each saved.
 
 Step counts are fixed for a 60-minute run on two CPU cores and scale with `minutes`, so a run is
 a pure function of (minutes, seed) and a shorter one is the same recipe with fewer steps.
