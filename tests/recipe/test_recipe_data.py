@@ -7,8 +7,8 @@ import pytest
 from qwenvl.interface.tokenizer import QwenTokenizer
 from qwenvl.recipe.clip_pretrain import pair
 from qwenvl.recipe.data import GroupStream, Mix, chat_sample, make_group, pretrain_sample
-from qwenvl.recipe.lm_pretrain import CONTEXT_ROW, context_document, text_batches
 from qwenvl.recipe.dense import LATTICE, NO_LABEL, PATCH_CLASSES, patch_labels
+from qwenvl.recipe.lm_pretrain import CONTEXT_ROW, context_document, text_batches
 from qwenvl.synthetic import split_of
 from qwenvl.synthetic.vocab import COLOURS, SHAPES
 from qwenvl.training.samples import IGNORE
@@ -130,24 +130,39 @@ def test_patch_labels_give_each_patch_its_objects_lattice_box():
     assert cols[4] == 2 and cols[5] == 2 and rows[16 * 5] == 2
 
 
+def spans(labels: list[int]) -> list[range]:
+    """The runs of supervised positions."""
+    out, begin = [], None
+    for i, label in enumerate(labels + [IGNORE]):
+        if label != IGNORE and begin is None:
+            begin = i
+        elif label == IGNORE and begin is not None:
+            out.append(range(begin, i))
+            begin = None
+    return out
+
+
 def test_context_documents_supervise_only_answers_found_in_their_caption(tokenizer):
     """The lookup phase asks about the scene its caption describes: every colour answer is a word
-    of the caption, and only the answers (each closed by `<|endoftext|>`) carry labels."""
+    of the caption, every box one of its boxes, and only the answers (each closed by
+    `<|endoftext|>`) carry labels."""
     for seed in range(40):
-        ids, labels, starts = context_document(tokenizer, seed << 2, ["vqa_colour", "grounding"])
+        ids, labels = context_document(tokenizer, seed << 2, ["vqa_colour", "grounding"])
         caption = tokenizer.decode(ids[:ids.index(tokenizer.eod_id)])
-        supervised = [i for i, label in enumerate(labels) if label != IGNORE]
-        assert supervised and supervised[0] == starts[0]
-        assert all(labels[i] == ids[i] for i in supervised)
-        colour_end = ids.index(tokenizer.eod_id, starts[0])
-        assert tokenizer.decode(ids[starts[0]:colour_end]).strip() in caption
-        box_end = ids.index(tokenizer.eod_id, starts[1])
-        assert set(supervised) == set(range(starts[0], colour_end + 1)) | set(range(starts[1], box_end + 1))
-        assert tokenizer.decode(ids[ids.index(tokenizer.encode("<box>")[0], starts[1]):box_end]) in caption
-    assert context_document(tokenizer, 8)[0] == context_document(tokenizer, 8)[0]
+        assert all(labels[i] == ids[i] for i in range(len(ids)) if labels[i] != IGNORE)
+        colour, box = spans(labels)
+        assert ids[colour[-1]] == ids[box[-1]] == tokenizer.eod_id
+        prompt = tokenizer.decode(ids[colour[0] - 4:colour[0]])
+        assert prompt.endswith(("Answer:", "回答：")), prompt
+        assert tokenizer.decode(ids[colour[0]:colour[-1]]).strip() in caption
+        answer = ids[box[0]:box[-1]]
+        assert tokenizer.decode(answer[answer.index(tokenizer.encode("<box>")[0]):]) in caption
+    assert context_document(tokenizer, 8) == context_document(tokenizer, 8)
 
 
 def test_context_rows_hold_whole_documents(tokenizer):
+    """Rows are packed with whole documents: each row's last label closes an answer."""
     batch = next(text_batches(tokenizer, 4, 0, context=True))
     assert batch.input_ids.shape == (4, CONTEXT_ROW)
-    assert int((batch.targets != IGNORE).sum()) > 0
+    for targets in batch.targets.tolist():
+        assert [t for t in targets if t != IGNORE][-1] == tokenizer.eod_id

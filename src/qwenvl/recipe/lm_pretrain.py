@@ -71,33 +71,30 @@ def documents(tokenizer, seed: int, corpus_share: float = 0.25) -> Iterator[tupl
         yield ids, ids
 
 
-def context_document(tokenizer, seed: int,
-                     tasks: Sequence[str] | None = None) -> tuple[list[int], list[int], list[int]]:
-    """A scene's grounded caption, then `tasks` (1-4 drawn from `CONTEXT_TASKS` when None) asked
-    about it as stage 2 asks them; only the answers are supervised. Also returns where each
-    answer starts, for scoring the lookup."""
+def context_document(tokenizer, seed: int, tasks: Sequence[str] | None = None) -> tuple[list[int], list[int]]:
+    """(ids, labels): a scene's grounded caption, then `tasks` (1-4 drawn from `CONTEXT_TASKS` when
+    None) asked about it as stage 2 asks them; only the answers are supervised."""
     rng = random.Random(seed)
     lang = rng.choice(("en", "zh"))
     scene = sample_scene(child_seed(seed, "scene"), SceneConfig())
     ids = tokenizer.encode(SINGLE_SCENE["grounded_caption"](scene, rng, lang).answer) + [tokenizer.eod_id]
-    labels, starts = [IGNORE] * len(ids), []
+    labels = [IGNORE] * len(ids)
     for task in tasks or [rng.choice(CONTEXT_TASKS) for _ in range(rng.randint(1, 4))]:
         text = SINGLE_SCENE[task](scene, rng, lang)
         if text is None:
             continue
         prompt, answer = tokenizer.encode(text.prompt), tokenizer.encode(text.answer) + [tokenizer.eod_id]
-        starts.append(len(ids) + len(prompt))
         ids += prompt + answer
         labels += [IGNORE] * len(prompt) + answer
-    return ids, labels, starts
+    return ids, labels
 
 
 def context_documents(tokenizer, seed: int) -> Iterator[tuple[list[int], list[int]]]:
+    """`context_document`s of the train split, endlessly."""
     index = 0
     while True:
-        ids, labels, _ = context_document(tokenizer, sample_seed("lm/context", seed, index, "train"))
+        yield context_document(tokenizer, sample_seed("lm/context", seed, index, "train"))
         index += 1
-        yield ids, labels
 
 
 class _Peekable:
