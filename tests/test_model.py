@@ -58,6 +58,24 @@ def test_cached_decoding_equals_full_forward_within_seq_length(tok):
     assert full[0, ids.shape[1] - 1:-1].argmax(-1).tolist() == [s[0] for s in out]
 
 
+def test_a_generated_image_token_decodes_as_a_plain_token(tok):
+    """A model may sample `<img>` or `</img>` while decoding; as in the official model after its first
+    forward, such ids are embedded as tokens (no span opens) instead of failing the step."""
+    model = random_model()
+    prompt, img, after = tok.encode("hello there"), tok.img_start_id, tok.encode(" a")[0]
+    spare = [tok.special_tokens["<|extra_0|>"], tok.special_tokens["<|extra_1|>"]]  # given `<img>`'s, `</img>`'s rows
+    with torch.no_grad():
+        model.transformer.wte.weight[spare] = model.transformer.wte.weight[[img, img + 1]]
+        cache = model.new_cache(1, len(prompt) + 3)
+        model(torch.tensor([prompt]), cache=cache)
+        steps = [model(torch.tensor([[t]]), cache=cache)[0, -1] for t in (img, img + 1, after)]
+        full = model(torch.tensor([prompt + spare + [after]]))[0, len(prompt):]
+    for i, logits in enumerate(steps):
+        assert torch.allclose(logits, full[i], atol=1e-4, rtol=1e-4), i
+    with pytest.raises(ValueError, match="unbalanced"):  # in a prompt, a lone `<img>` is still an error
+        model(torch.tensor([prompt + [img, after]]))
+
+
 def test_batched_generation_equals_one_at_a_time(tok):
     model = random_model(seq_length=300)  # prompts straddle seq_length: per-row NTK and log-n matter
     prompts = [_ids(tok, 1, "describe the picture"), tok.encode("short"),

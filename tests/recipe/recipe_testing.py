@@ -22,7 +22,6 @@ TEXTS = {"ocr": 1.0, "text_vqa": 1.0}
 TINY = Recipe(
     model=tiny_config, n_ranks=700, corpus=(150, 4),
     lm=Schedule(steps=2, lr=1e-3, warmup=1), lm_batch=2,
-    lm_context=Schedule(steps=2, lr=1e-3, warmup=1),
     clip=Schedule(steps=2, lr=1e-3, warmup=1), clip_batch=4, clip_size=28,
     stages=(
         Stage("stage1", ("vit", "adapter"), 28, "pretrain", Mix({"scene": 1.0, "text": 1.0}, {"caption": 1.0},

@@ -8,7 +8,7 @@ from qwenvl.interface.tokenizer import QwenTokenizer
 from qwenvl.recipe.clip_pretrain import pair
 from qwenvl.recipe.data import GroupStream, Mix, chat_sample, make_group, pretrain_sample
 from qwenvl.recipe.dense import LATTICE, NO_LABEL, PATCH_CLASSES, patch_labels
-from qwenvl.recipe.lm_pretrain import CONTEXT_ROW, context_document, text_batches
+from qwenvl.recipe.lm_pretrain import ROW, context_document, text_batches
 from qwenvl.synthetic import split_of
 from qwenvl.synthetic.vocab import COLOURS, SHAPES
 from qwenvl.training.samples import IGNORE
@@ -162,7 +162,7 @@ def test_context_documents_supervise_only_answers_found_in_their_caption(tokeniz
 
 def test_context_rows_hold_whole_documents(tokenizer):
     """Rows are packed with whole documents: each row's last label closes an answer."""
-    batch = next(text_batches(tokenizer, 4, 0, context=True))
-    assert batch.input_ids.shape == (4, CONTEXT_ROW)
+    batch = next(text_batches(tokenizer, 4, 0))
+    assert batch.input_ids.shape == (4, ROW)
     for targets in batch.targets.tolist():
         assert [t for t in targets if t != IGNORE][-1] == tokenizer.eod_id

@@ -43,8 +43,13 @@ class QWenModel(nn.Module):
         self.visual = VisionTransformer(cfg.vision, cfg.adapter)
         self.gradient_checkpointing = False
 
-    def embed(self, input_ids: torch.Tensor, image_features: torch.Tensor | None) -> torch.Tensor:
+    def embed(self, input_ids: torch.Tensor, image_features: torch.Tensor | None, decoding: bool = False) -> torch.Tensor:
+        """Token embeddings with `image_features` in the image spans. While `decoding` (a cache
+        filled, no pictures given) ids are plain tokens, as in the official model after its first
+        forward: a generated `<img>` opens no span and must not fail the step."""
         x = self.drop(self.wte(input_ids))
+        if decoding:
+            return x
         inside = image_positions(input_ids, self.cfg.vision.image_start_id, self.cfg.adapter.n_queries)
         n_spans = int(inside.sum()) // self.cfg.adapter.n_queries
         n_given = 0 if image_features is None else image_features.shape[0]
@@ -72,7 +77,7 @@ class QWenModel(nn.Module):
         start = cache.length if cache is not None else 0
         if positions is None:
             positions = torch.arange(start, start + t, device=input_ids.device).expand(b, t)
-        x = self.embed(input_ids, image_features)
+        x = self.embed(input_ids, image_features, decoding=start > 0 and image_features is None)
         alphas = self._ntk_alphas(positions, cache, start)
         rope = rotary_tables(positions, llm.rotary_dim, llm.rotary_emb_base, alphas)
         logn = logn_scale(positions, llm.seq_length) if llm.use_logn_attn and not self.training else None

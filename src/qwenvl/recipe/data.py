@@ -108,7 +108,7 @@ def make_group(kind: str, seed: int, mix: "Mix") -> Group:
     if kind == "text":
         return text_group(seed, lang, mix.text_tasks, n)
     if kind == "multi":
-        return multi_group(seed, lang, rng.randint(1, 2))
+        return multi_group(seed, lang, max(1, n // 2))  # two or three pictures: a longer row per question
     raise ValueError(f"unknown group kind {kind!r}")
 
 

@@ -1,21 +1,17 @@
 """Pretraining the small language model on text, what Qwen-VL inherits from Qwen-7B.
 
-Plain causal language modelling on the synthetic corpus (`synthetic.iter_corpus`: scene
-descriptions, task prompts with their answers, counting, sums, facts, word lists, in English
-and Chinese) interleaved with the scene tasks' prompts and answers, joined by `<|endoftext|>`
-into short fixed-length rows. Only the LLM trains.
+What the image stages need most from the LLM is what Qwen-7B brings and a small fresh decoder
+lacks: looking an answer up in its context. So the LM learns on documents that ask it to: each
+is a scene's grounded caption, then questions about that scene asked as stage 2 asks them, only
+the answers supervised. A grounding answer repeats the phrase of its question and copies a box
+from the caption, so copying (induction heads) is learnt here too, on cheap text rows. Only the
+LLM trains.
 
-The task texts matter more than their share suggests: a grounding answer repeats the phrase
-of its question, and a small decoder only learns to copy (to grow induction heads) after
-several hundred steps of such text. Learnt here on cheap 128-token rows, copying is ready
-when the image stages start, instead of being learnt there at 300+ tokens a row.
-
-A second phase (`context=True`) teaches what Qwen-7B brings and a 150-step LM lacks: looking an
-answer up in the context. Each document is a scene's grounded caption, then questions about that
-scene, only the answers supervised. The image stages ask the same of the picture, and there the
-LLM sat on a plateau of hundreds of steps before it looked anything up. Text has the plateau too,
-but a question costs no picture, and an LLM that looks up in text read colour from the picture
-sooner (measured: benchmarks/RESULTS.md, "Looking things up in text first" and run 9).
+The documents come alone, from a fresh LLM. After 150 steps of plain causal LM on the corpus the
+same documents stalled at ~0.4 held-out lookup accuracy, where a fresh LLM reached 0.77; with
+half of each batch plain text, nothing was looked up by 900 steps (measured:
+benchmarks/RESULTS.md, "But a fresh LM learns the lookup much better"). The corpus still shapes
+the tokenizer, and stage 2 trains the LLM on every text.
 """
 
 from __future__ import annotations
@@ -26,56 +22,26 @@ from pathlib import Path
 
 import torch
 
-from ..synthetic import child_seed, iter_corpus, sample_seed
+from ..synthetic import child_seed, sample_seed
 from ..synthetic.scenes import SceneConfig, sample_scene
-from ..synthetic.tasks import SINGLE_SCENE, scene_text
+from ..synthetic.tasks import SINGLE_SCENE
+from ..synthetic.templates import LANGS
 from ..training.packing import Batch, Example, collate, pack_row
 from ..training.samples import IGNORE
 from ..training.stages import apply_stage
 from .loop import Schedule, train
 
-ROW = 128  # tokens per row; paragraphs and task texts are ~30 tokens
-CONTEXT_ROW = 320  # a grounded caption of six objects and four questions
-
-
-# Task texts by weight: grounding most, for its copied phrase.
-TASK_WEIGHTS = {"grounding": 6.0, "vqa_colour": 1.0, "vqa_shape": 1.0, "vqa_count": 1.0, "vqa_position": 1.0,
-                "vqa_yesno": 1.0, "caption": 1.0, "grounded_caption": 1.0, "region_caption": 1.0}
-
-
-def task_texts(seed: int) -> Iterator[tuple[str, str]]:
-    """(prompt, answer) of single-scene tasks drawn by weight (no picture is rendered)."""
-    rng, index = random.Random(f"lm:{seed}"), 0
-    names = sorted(TASK_WEIGHTS)
-    while True:
-        task = rng.choices(names, [TASK_WEIGHTS[n] for n in names])[0]
-        s = sample_seed(f"lm/{task}", seed, index, "train")
-        _, text = scene_text(task, s, random.Random(s).choice(("en", "zh")))
-        index += 1
-        yield text.prompt, text.answer
-
+ROW = 320  # a grounded caption of six objects and four questions
 
 # Questions of a context document: what a grounded caption settles.
 CONTEXT_TASKS = ("vqa_colour", "vqa_shape", "vqa_count", "vqa_position", "vqa_yesno", "grounding", "region_caption")
-
-
-def documents(tokenizer, seed: int, corpus_share: float = 0.25) -> Iterator[tuple[list[int], list[int]]]:
-    """(ids, labels) of task texts, and of corpus paragraphs for `corpus_share` of the documents."""
-    rng, paragraphs, tasks = random.Random(f"docs:{seed}"), iter_corpus(seed, split="train"), task_texts(seed)
-    while True:
-        if rng.random() < corpus_share:
-            ids = tokenizer.encode(next(paragraphs)) + [tokenizer.eod_id]
-        else:
-            prompt, answer = next(tasks)
-            ids = tokenizer.encode(prompt) + tokenizer.encode(answer) + [tokenizer.eod_id]  # as in stage 2
-        yield ids, ids
 
 
 def context_document(tokenizer, seed: int, tasks: Sequence[str] | None = None) -> tuple[list[int], list[int]]:
     """(ids, labels): a scene's grounded caption, then `tasks` (1-4 drawn from `CONTEXT_TASKS` when
     None) asked about it as stage 2 asks them; only the answers are supervised."""
     rng = random.Random(seed)
-    lang = rng.choice(("en", "zh"))
+    lang = rng.choice(LANGS)
     scene = sample_scene(child_seed(seed, "scene"), SceneConfig())
     ids = tokenizer.encode(SINGLE_SCENE["grounded_caption"](scene, rng, lang).answer) + [tokenizer.eod_id]
     labels = [IGNORE] * len(ids)
@@ -113,19 +79,17 @@ class _Peekable:
         return example
 
 
-def text_batches(tokenizer, batch_size: int, seed: int, context: bool = False) -> Iterator[Batch]:
+def text_batches(tokenizer, batch_size: int, seed: int) -> Iterator[Batch]:
     """Rows of whole documents, each attending only to itself (as a single prompt does at inference)."""
     no_pixels = torch.zeros(0, 3, 1, 1)
-    docs, row = (context_documents, CONTEXT_ROW) if context else (documents, ROW)
-    stream = _Peekable(Example(ids[:row], labels[1:row] + [IGNORE], no_pixels) for ids, labels in docs(tokenizer, seed))
+    stream = _Peekable(Example(ids[:ROW], labels[1:ROW] + [IGNORE], no_pixels)
+                       for ids, labels in context_documents(tokenizer, seed))
     while True:
-        yield collate([pack_row(stream, row) for _ in range(batch_size)], row, tokenizer.eod_id)
+        yield collate([pack_row(stream, ROW) for _ in range(batch_size)], ROW, tokenizer.eod_id)
 
 
 def pretrain_lm(model, tokenizer, schedule: Schedule, batch_size: int = 16, seed: int = 0,
-                out_dir: Path | None = None, progress: bool = True, context: bool = False) -> dict:
-    """Train the LLM of `model` (everything else frozen) on the text corpus, or with `context` on
-    questions to look up in a scene's caption."""
+                out_dir: Path | None = None, progress: bool = True) -> dict:
+    """Train the LLM of `model` (everything else frozen) to look answers up in scene captions."""
     apply_stage(model, ["llm"])
-    return train(model, text_batches(tokenizer, batch_size, seed, context), schedule,
-                 "lm_context" if context else "lm", out_dir, progress=progress)
+    return train(model, text_batches(tokenizer, batch_size, seed), schedule, "lm", out_dir, progress=progress)

@@ -1,4 +1,4 @@
-"""The whole recipe, one call: tokenizer → text LM → lookup in text → CLIP ViT → stages 1-3, each saved.
+"""The whole recipe, one call: tokenizer → text LM → CLIP ViT → stages 1-3, each saved.
 
 Step counts are fixed for a 60-minute run on two CPU cores and scale with `minutes`, so a run is
 a pure function of (minutes, seed) and a shorter one is the same recipe with fewer steps.
@@ -86,8 +86,6 @@ def run_recipe(out_dir: str | Path, minutes: float = REFERENCE_MINUTES, seed: in
     init_miniature(model)
     logs = out / "logs"
     phases["lm"] = pretrain_lm(model, tokenizer, recipe.lm.scaled(factor), recipe.lm_batch, seed, logs, progress)
-    phases["lm_context"] = pretrain_lm(model, tokenizer, recipe.lm_context.scaled(factor), recipe.lm_batch, seed, logs,
-                                       progress, context=True)
     head = patch_head(model.cfg.vision.width)
     phases["clip"] = pretrain_clip(model, tokenizer, recipe.clip.scaled(factor), recipe.clip_size, recipe.clip_batch,
                                    seed, logs, progress, head)

@@ -51,10 +51,10 @@ STAGES = (
           Mix({"scene": 1.0, "text": 1.0}, {"caption": 1.0}, {"ocr": 1.0}),
           Schedule(steps=200, lr=1e-3, warmup=20, min_lr=1e-4, vision_lr_scale=0.1), batch_size=16, patch_loss=1.0),
     Stage("stage2", ("vit", "adapter", "llm"), HIGH_RES, "pretrain",
-          Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(3, 6), text_rows=0.03),
+          Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(6, 10), text_rows=0.03),
           Schedule(steps=1000, lr=3e-4, warmup=60, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0),
     Stage("stage3", ("adapter", "llm"), HIGH_RES, "chat",
-          Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(2, 5)),
+          Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(4, 8)),
           Schedule(steps=600, lr=3e-4, warmup=30, min_lr=3e-5, vision_lr_scale=0.3), batch_size=8),
 )
 
@@ -66,8 +66,7 @@ class Recipe:
     model: Callable[[int, int], QwenVLConfig] = miniature_config  # (tokens, <img> id) → config
     n_ranks: int = 8192  # BPE ranks at most (the closed synthetic world needs fewer)
     corpus: tuple[int, int] = (10000, 400)  # tokenizer texts: corpus paragraphs, prompts per task
-    lm: Schedule = Schedule(steps=150, lr=2e-3, warmup=15, min_lr=2e-4)
-    lm_context: Schedule = Schedule(steps=600, lr=3e-4, warmup=15, min_lr=1e-4)  # at 1e-3 the lookup came later
+    lm: Schedule = Schedule(steps=700, lr=3e-4, warmup=15, min_lr=1e-4)  # at 1e-3 the lookup came later
     lm_batch: int = 16
     clip: Schedule = Schedule(steps=600, lr=1e-3, warmup=30, min_lr=1e-4)
     clip_batch: int = 64
