@@ -65,3 +65,16 @@ def test_every_subcommand_is_registered(capsys):
             main([name, "--help"])
         assert exit_info.value.code == 0
         assert "usage: qwenvl " + name in capsys.readouterr().out
+
+
+def test_without_model_the_shipped_one_answers(tmp_path, capsys):
+    """`chat`, `ground` and `demo` fall back to the shipped default model."""
+    assert main(["chat", "--image", str(IMAGE), "How many objects are there?"]) == 0
+    assert capsys.readouterr().out.strip()
+    out = tmp_path / "boxes.png"
+    assert main(["ground", "--image", str(IMAGE), "the red circle", "--out", str(out)]) == 0
+    assert Image.open(out).size == Image.open(IMAGE).size
+    capsys.readouterr()
+    assert main(["demo", "--seed", "5", "--out", str(tmp_path / "demo")]) == 0
+    assert "synthetic answers right, seed 5" in capsys.readouterr().out
+    assert "<img" in (tmp_path / "demo" / "index.html").read_text(encoding="utf-8")
