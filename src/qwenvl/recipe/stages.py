@@ -5,11 +5,11 @@ with the LLM frozen, stage 2 everything, stage 3 the adapter and the LLM with th
 Stage 1 trains the vision tower at 0.1× its rate: at the full rate, 100 steps of captions
 through the frozen LLM erased the shape that CLIP pretraining had put in its features
 (frozen-feature probe 0.88 → 0.11; at 0.1×, 0.81 and a lower loss). Stage 2 trains it at the
-LLM's rate. There the tower must learn shape at 224 px, which CLIP and stage 1 (at 112 px) leave
-weak: the frozen probe at 224 px reads shape 0.35 after stage 1 and 0.44-0.46 after stage 2 at
-0.3× (runs 9-10), and questions name their objects by shape. At this rate in run 1, before the
-dense loss and the two clip groups, the LLM learnt to ignore the picture (measured:
-benchmarks/RESULTS.md, the recipe).
+LLM's 0.3×. There the tower must learn shape at 224 px, which CLIP and stage 1 (at 112 px) leave
+weak: the frozen probe at 224 px reads shape 0.35 after stage 1 and 0.44-0.46 after stage 2
+(runs 9-10). At the LLM's own rate the LLM read the picture less, even with the dense loss and the
+two clip groups: run 11 fell to VQA 39.0 and grounding 6.0 from run 10's 43.4 and 14.0
+(measured: benchmarks/RESULTS.md, the recipe).
 Both stages that train the tower keep the `dense` patch loss of CLIP pretraining beside the LM
 loss (`patch_loss`): what each patch shows and where is what the LLM must read out, and text
 losses alone erode it (measured: stage 2 at 0.3× took shape from 0.83 to 0.65 in 150 steps).
@@ -55,7 +55,7 @@ STAGES = (
           Schedule(steps=200, lr=1e-3, warmup=20, min_lr=1e-4, vision_lr_scale=0.1), batch_size=16, patch_loss=1.0),
     Stage("stage2", ("vit", "adapter", "llm"), HIGH_RES, "pretrain",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(6, 10), text_rows=0.03),
-          Schedule(steps=1000, lr=3e-4, warmup=60, min_lr=1e-4), batch_size=8, patch_loss=1.0),
+          Schedule(steps=1000, lr=3e-4, warmup=60, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0),
     Stage("stage3", ("adapter", "llm"), HIGH_RES, "chat",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(4, 8)),
           Schedule(steps=560, lr=3e-4, warmup=30, min_lr=3e-5), batch_size=8),
