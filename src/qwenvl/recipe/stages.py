@@ -4,8 +4,8 @@ The freezing rules are the trainer's (`training.stages`): stage 1 trains the ViT
 with the LLM frozen, stage 2 everything, stage 3 the adapter and the LLM with the ViT frozen.
 Stage 1 trains the vision tower at 0.1× its rate: at the full rate, 100 steps of captions
 through the frozen LLM erased the shape that CLIP pretraining had put in its features
-(frozen-feature probe 0.88 → 0.11; at 0.1×, 0.81 and a lower loss). Stage 2 trains it at the
-LLM's 0.3×. There the tower must learn shape at 224 px, which CLIP and stage 1 (at 112 px) leave
+(frozen-feature probe 0.88 → 0.11; at 0.1×, 0.81 and a lower loss). Stage 2 trains it at 0.3×
+the LLM's rate. There the tower must learn shape at 224 px, which CLIP and stage 1 (at 112 px) leave
 weak: the frozen probe at 224 px reads shape 0.35 after stage 1 and 0.44-0.46 after stage 2
 (runs 9-10). At the LLM's own rate the LLM read the picture less, even with the dense loss and the
 two clip groups: run 11 fell to VQA 39.0 and grounding 6.0 from run 10's 43.4 and 14.0
