@@ -43,7 +43,8 @@ class QWenModel(nn.Module):
         self.visual = VisionTransformer(cfg.vision, cfg.adapter)
         self.gradient_checkpointing = False
 
-    def embed(self, input_ids: torch.Tensor, image_features: torch.Tensor | None, decoding: bool = False) -> torch.Tensor:
+    def embed(self, input_ids: torch.Tensor, image_features: torch.Tensor | None,
+              decoding: bool = False) -> torch.Tensor:
         """Token embeddings with `image_features` in the image spans. While `decoding` (a cache
         filled, no pictures given) ids are plain tokens, as in the official model after its first
         forward: a generated `<img>` opens no span and must not fail the step."""
