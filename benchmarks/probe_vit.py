@@ -29,6 +29,7 @@ from qwenvl.data.images import preprocess_batch
 from qwenvl.recipe.dense import COLOUR_IDS, LATTICE, SHAPE_IDS
 from qwenvl.synthetic import sample_seed
 from qwenvl.synthetic.scenes import SceneConfig, render_scene, sample_scene
+from qwenvl.training.precision import autocast
 
 
 CLASSES = (len(SHAPE_IDS), len(COLOUR_IDS), LATTICE, LATTICE)
@@ -63,7 +64,7 @@ def batch(split: str, start: int, n: int, image_size: int, grid: int):
 def accuracy(features, probe, held, chunk: int = 64) -> dict[str, float]:
     pixels, targets = held
     right = torch.zeros(len(TARGETS))
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), autocast("cpu"):
         for i in range(0, len(pixels), chunk):
             for k, logits in enumerate(probe(features(pixels[i:i + chunk]))):
                 right[k] += (logits.argmax(1) == targets[i:i + chunk, k]).sum()
@@ -113,7 +114,7 @@ def main() -> None:
     curve, began = [], time.perf_counter()
     for step in tqdm(range(1, args.steps + 1), desc="probe", unit="step"):
         pixels, targets = batch("train", step * args.batch, args.batch, args.image_size, args.grid)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast("cpu"):
             logits = probe(features(pixels))
         loss = sum(F.cross_entropy(x, targets[:, k]) for k, x in enumerate(logits))
         loss.backward()

@@ -25,6 +25,7 @@ from qwenvl.interface.tokenizer import QwenTokenizer
 from qwenvl.recipe.data import GroupStream, Mix, make_group
 from qwenvl.synthetic import sample_seed
 from qwenvl.training.packing import Batch, collate
+from qwenvl.training.precision import autocast
 
 TASKS = ("vqa_colour", "vqa_shape", "vqa_count", "vqa_position", "grounding")
 BATCH = 16  # questions per forward; --rows is rounded up to a multiple
@@ -90,7 +91,7 @@ def main() -> None:
         mix = Mix({"scene": 1.0}, {task: 1.0})
         stream = GroupStream(tokenizer, mix, args.format, args.image_size, BATCH, 0, "reads-picture")
         scores = []  # per batch: (own loss, own accuracy, rolled loss, rolled accuracy)
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.no_grad(), autocast("cpu"):
             for k in range(-(-args.rows // BATCH)):
                 batch, where = held_out_batch(tokenizer, stream, task, 1000 * k, BATCH)
                 features = model.encode_images(batch.pixels)

@@ -24,6 +24,7 @@ from ..training.config import OptimConfig
 from ..training.metrics import MetricsLog
 from ..training.optim import build_optimizer, build_scheduler
 from ..training.packing import Batch
+from ..training.precision import autocast
 from ..training.samples import IGNORE
 
 
@@ -86,7 +87,7 @@ def train(model: nn.Module, batches: Iterator, schedule: Schedule, name: str, ou
     with tqdm(total=schedule.steps, desc=name, unit="step", dynamic_ncols=True, disable=not progress) as bar:
         for step in range(1, schedule.steps + 1):
             batch = next(batches)
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with autocast("cpu"):
                 loss = loss_fn(model, batch)
             loss.backward()
             norms = [torch.nn.utils.clip_grad_norm_(group, schedule.grad_clip) for group in groups]

@@ -80,7 +80,7 @@ class RunConfig:
     out_dir: str = "runs/train"
     parallel: str = "ddp"  # ddp | fsdp (FSDP2 fully_shard)
     device: str = "auto"  # auto | cpu | cuda
-    bf16: bool = True  # bfloat16 autocast
+    bf16: bool = True  # bfloat16 autocast, where the device multiplies bf16 fast (`training.precision`)
     activation_checkpointing: bool = False
     seed: int = 0
     save_every: int = 1000

@@ -35,6 +35,7 @@ from .loss import LossModule, base_model
 from .metrics import MetricsLog, plot_loss, postfix
 from .optim import build_optimizer, build_scheduler, lr_factor
 from .packing import Batch
+from .precision import autocast
 from .stages import apply_stage, trains_vision
 
 
@@ -117,7 +118,7 @@ def train_step(loss_module: nn.Module, optimizer, params, batches: list[Batch], 
     for i, batch in enumerate(batches):
         batch = batch.to(world.device)
         with gradient_sync(loss_module, i == len(batches) - 1), \
-                torch.autocast(world.device.type, dtype=torch.bfloat16, enabled=cfg.run.bf16):
+                autocast(world.device.type, cfg.run.bf16):
             loss = loss_module(batch)
             (loss * (world.size / n_targets)).backward()
         loss_sum += loss.item()
