@@ -160,6 +160,17 @@ def test_context_documents_supervise_only_answers_found_in_their_caption(tokeniz
     assert context_document(tokenizer, 8) == context_document(tokenizer, 8)
 
 
+def test_a_caption_question_asks_for_the_context_caption_without_its_boxes(tokenizer):
+    for seed in range(20):
+        ids, labels = context_document(tokenizer, seed << 2, ["caption"])
+        context = tokenizer.decode(ids[:ids.index(tokenizer.eod_id)])
+        (answer,) = spans(labels)
+        written = tokenizer.decode(ids[answer[0]:answer[-1]])
+        assert "<box>" in context and "<box>" not in written
+        phrases = [p.split("</ref>")[0] for p in context.split("<ref>")[1:]]
+        assert phrases and all(p in written for p in phrases)
+
+
 def test_context_rows_hold_whole_documents(tokenizer):
     """Rows are packed with whole documents: each row's last label closes an answer."""
     batch = next(text_batches(tokenizer, 4, 0))
