@@ -26,9 +26,11 @@ MAX_DECODE_ROWS = 64  # above this, inputs are prefill-sized and the plain GEMM 
 PROBE_ELEMENTS = 1 << 27  # a taller matrix is timed on its first rows: the ranking holds, loading stays quick
 SMALL_BATCH = 4  # up to this many rows, the form is the one timed for a single row
 # Forms whose result for a row depends on how many rows come with it (MKL's GEMV for one row, its
-# GEMM for more sum in different orders). Up to SMALL_BATCH rows they run one row at a time, so a
-# seeded sample drawn beside others equals the one drawn alone, bit for bit.
-ROW_COUNT_DEPENDENT = ("row_gemm", "column_major")
+# GEMM for more sum in different orders; on an AVX2-only CPU the GEMM over 2 columns and over 3-4
+# differ too). Up to SMALL_BATCH rows they run one row at a time, so a seeded sample drawn beside
+# others equals the one drawn alone, bit for bit. `column_gemm_16` pads every call to the same 16
+# columns, so it sums alike whatever the row count.
+ROW_COUNT_DEPENDENT = ("row_gemm", "column_major", "column_gemm")
 
 
 def _column_gemm(x: torch.Tensor, w: torch.Tensor, at_least: int = 2) -> torch.Tensor:
