@@ -8,7 +8,7 @@ from qwenvl.training import precision
 def timed(monkeypatch):
     """Make the CPU's measured matmul times what a test says, and forget any earlier verdict."""
     def set_times(bf16: float, fp32: float):
-        monkeypatch.setattr(precision, "_seconds", lambda dtype: bf16 if dtype == torch.bfloat16 else fp32)
+        monkeypatch.setattr(precision, "_times", lambda: {torch.bfloat16: bf16, torch.float32: fp32})
         precision.bf16_is_fast.cache_clear()
     yield set_times
     precision.bf16_is_fast.cache_clear()
@@ -18,6 +18,8 @@ def test_bf16_autocast_only_where_bf16_multiplies_fast(timed):
     timed(bf16=1.0, fp32=3.0)  # AMX: bf16 ~3x float32
     assert precision.autocast("cpu").fast_dtype == torch.bfloat16 and precision.autocast("cpu")._enabled
     timed(bf16=8.0, fp32=1.0)  # AVX2 only: bf16 emulated, ~8x slower
+    assert not precision.autocast("cpu")._enabled
+    timed(bf16=1.0, fp32=1.05)  # a tie: float32, the more exact
     assert not precision.autocast("cpu")._enabled
     with precision.autocast("cpu"):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
