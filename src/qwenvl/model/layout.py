@@ -51,22 +51,29 @@ FORMS = {
 }
 
 
+def best_times(calls: dict, rounds: int = 7) -> dict:
+    """Best seconds of each call over `rounds`, the calls taken in turn within each round so that a
+    burst of load from elsewhere on the machine slows every call alike instead of deciding the
+    winner; round 0 warms every call up (kernel selection, weight packing)."""
+    times = dict.fromkeys(calls, float("inf"))
+    for k in range(rounds + 1):
+        for key, call in calls.items():
+            t0 = time.perf_counter()
+            call()
+            if k:
+                times[key] = min(times[key], time.perf_counter() - t0)
+    return times
+
+
 @functools.cache
 def form_times(shape: tuple[int, int], dtype: torch.dtype, rows: int, rounds: int = 7) -> dict[str, float]:
-    """Seconds each form takes to multiply `rows` vectors by an (out, in) `shape` matrix on this CPU:
-    the best of `rounds`, the forms taken in turn within each round so that a burst of load from
-    elsewhere on the machine slows every form alike instead of deciding the winner."""
+    """Seconds each form takes to multiply `rows` vectors by an (out, in) `shape` matrix on this CPU
+    (`best_times`)."""
     shape = (min(shape[0], max(1, PROBE_ELEMENTS // shape[1])), shape[1])
     probes = {False: torch.full(shape, 0.01, dtype=dtype), True: torch.full(shape[::-1], 0.01, dtype=dtype).t()}
     x = torch.full((rows, shape[1]), 0.01, dtype=dtype)
-    times = {name: float("inf") for name in FORMS}
-    for k in range(rounds + 1):  # round 0 warms every form up
-        for name, (transposed, form) in FORMS.items():
-            t0 = time.perf_counter()
-            form(x, probes[transposed])
-            if k:
-                times[name] = min(times[name], time.perf_counter() - t0)
-    return times
+    return best_times({name: functools.partial(form, x, probes[transposed])
+                       for name, (transposed, form) in FORMS.items()}, rounds)
 
 
 @functools.cache

@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 
 import torch
+
+from ..model.layout import best_times
 
 log = logging.getLogger(__name__)
 
 
-def _times(rounds: int = 7) -> dict[torch.dtype, float]:
-    """Best seconds of one small product in bf16 and in float32, the two taken in turn each round
-    so that load from elsewhere on the machine slows both alike instead of deciding."""
+def _times() -> dict[torch.dtype, float]:
+    """Best seconds of one small product in bf16 and in float32, taken in turn (`best_times`)."""
     operands = {dtype: (torch.randn(128, 256).to(dtype), torch.randn(256, 256).to(dtype))
                 for dtype in (torch.bfloat16, torch.float32)}
-    best = dict.fromkeys(operands, float("inf"))
-    for k in range(rounds + 1):  # round 0 warms up: kernel selection and weight packing
-        for dtype, (a, b) in operands.items():
-            began = time.perf_counter()
-            a @ b
-            if k:
-                best[dtype] = min(best[dtype], time.perf_counter() - began)
-    return best
+    return best_times({dtype: functools.partial(torch.matmul, a, b) for dtype, (a, b) in operands.items()})
 
 
 @functools.cache
