@@ -28,7 +28,7 @@ def grads_after_one_step(batches, cfg):
             grads.update({i: p.grad.clone() for i, p in enumerate(params)})
 
     loss = LossModule(model, image_size=56, vision_trains=True)
-    stats = train_step(loss, Keep(params, lr=0.0), params, batches, cfg, World(0, 1, 0, torch.device("cpu")))
+    stats = train_step(loss, Keep(params, lr=0.0), params, batches, cfg, World(0, 1, 0, torch.device("cpu")), bf16=False)
     return stats, grads
 
 

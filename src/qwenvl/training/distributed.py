@@ -92,6 +92,12 @@ def all_sum(values: list[float], world: World) -> list[float]:
     return t.tolist()
 
 
+def all_agree(flag: bool, world: World) -> bool:
+    """True only where every process says so: a choice each rank measures for itself (bf16 is fast
+    here) must still be the same on all of them."""
+    return all_sum([float(flag)], world)[0] == world.size
+
+
 def gather(obj, world: World) -> list | None:
     """Every process's `obj` on rank 0 (None elsewhere)."""
     if world.size == 1:

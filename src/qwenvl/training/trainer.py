@@ -28,14 +28,14 @@ from .build import build_model, tokenizer_dir
 from .checkpointing import latest_checkpoint, read_optimizer_state, read_trainer_state, write_checkpoint
 from .config import TrainConfig
 from .datasets import TrainLoader
-from .distributed import World, all_sum, barrier, close_world, gather, gradient_sync, init_world, wrap
+from .distributed import World, all_agree, all_sum, barrier, close_world, gather, gradient_sync, init_world, wrap
 from .faults import exit_if_requested
 from .lora import apply_lora, load_lora, merge, save_lora, trained_state
 from .loss import LossModule, base_model
 from .metrics import MetricsLog, plot_loss, postfix
 from .optim import build_optimizer, build_scheduler, lr_factor
 from .packing import Batch
-from .precision import autocast
+from .precision import autocast, bf16_is_fast
 from .stages import apply_stage, trains_vision
 
 
@@ -73,13 +73,14 @@ def _train(cfg: TrainConfig, resume: bool, world: World, progress: bool) -> dict
     if world.is_main:
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n", encoding="utf-8")
     params = [p for p in model.parameters() if p.requires_grad]
+    bf16 = all_agree(cfg.run.bf16 and bf16_is_fast(world.device.type), world)
     bar = tqdm(total=cfg.optim.steps, initial=start, unit="step", desc=cfg.stage, dynamic_ncols=True,
                disable=not (progress and world.is_main))
     began = time.perf_counter()
     for step in range(start + 1, cfg.optim.steps + 1):
         t0 = time.perf_counter()
         batches = [next(loader) for _ in range(cfg.optim.accumulation)]
-        stats = train_step(wrapped, optimizer, params, batches, cfg, world)
+        stats = train_step(wrapped, optimizer, params, batches, cfg, world, bf16)
         scheduler.step()
         seconds = time.perf_counter() - t0
         record = {"step": step, **stats, "lr": cfg.optim.lr * lr_factor(step - 1, cfg.optim),
@@ -111,14 +112,15 @@ def setup_model(cfg: TrainConfig, ckpt: Path | None) -> nn.Module:
 
 
 def train_step(loss_module: nn.Module, optimizer, params, batches: list[Batch], cfg: TrainConfig,
-               world: World) -> dict:
-    """One optimizer step over the micro-batches; returns the global mean loss and counts."""
+               world: World, bf16: bool) -> dict:
+    """One optimizer step over the micro-batches, under bf16 autocast where `bf16` (the same on every
+    process); returns the global mean loss and counts."""
     n_targets = max(all_sum([sum(b.n_targets for b in batches)], world)[0], 1.0)
     loss_sum = 0.0
     for i, batch in enumerate(batches):
         batch = batch.to(world.device)
         with gradient_sync(loss_module, i == len(batches) - 1), \
-                autocast(world.device.type, cfg.run.bf16):
+                autocast(world.device.type, bf16):
             loss = loss_module(batch)
             (loss * (world.size / n_targets)).backward()
         loss_sum += loss.item()
