@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import LLMConfig
+from .attention import attention
 from .kv_cache import KVCache
 from .layout import Linear
 
@@ -90,9 +91,9 @@ class QWenAttention(nn.Module):
             k, v = cache.write(layer, k, v)
         drop = self.cfg.attn_dropout_prob if self.training else 0.0
         if mask is None:  # plain causal over exactly these tokens, or one new token over all cached
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=t > 1)
+            out = attention(q, k, v, causal=t > 1, dropout=drop)
         else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+            out = attention(q, k, v, mask, dropout=drop)
         return self.c_proj(out.transpose(1, 2).reshape(b, t, h * d))
 
 

@@ -7,11 +7,11 @@ the fly, which is how the same weights serve 224 px (stage 1) and 448 px (stages
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import AdapterConfig, VisionConfig
 from .adapter import Resampler, ResizedGrid
+from .attention import attention
 
 
 class VisualAttention(nn.Module):
@@ -27,7 +27,7 @@ class VisualAttention(nn.Module):
         b, n, w = x.shape
         qkv = self.in_proj(x).view(b, n, self.heads, 3, w // self.heads)
         q, k, v = qkv.permute(3, 0, 2, 1, 4)  # each (B, heads, N, head_dim)
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = attention(q, k, v)
         return self.out_proj(out.transpose(1, 2).reshape(b, n, w))
 
 

@@ -1,0 +1,61 @@
+"""The explicit attention form computes what the fused kernel computes, and is used only where chosen."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import qwenvl.model.attention as attn
+
+
+def _qkv(t: int, keys: int, dtype=torch.float32):
+    g = torch.Generator().manual_seed(t * 1000 + keys)
+    q = torch.randn(2, 3, t, 16, generator=g)
+    k, v = torch.randn(2, 2, 3, keys, 16, generator=g)
+    return q.to(dtype), k.to(dtype), v.to(dtype)
+
+
+@pytest.mark.parametrize("t,keys", [(7, 7), (1, 9), (5, 5)])
+def test_explicit_equals_sdpa_plain_causal_and_masked(t, keys):
+    q, k, v = _qkv(t, keys)
+    assert torch.allclose(attn.explicit(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=1e-5)
+    if t == keys:
+        assert torch.allclose(attn.explicit(q, k, v, causal=True),
+                              F.scaled_dot_product_attention(q, k, v, is_causal=True), atol=1e-5)
+    mask = torch.rand(2, 1, t, keys, generator=torch.Generator().manual_seed(1)) > 0.4
+    mask[..., 0] = True  # every query may attend somewhere
+    assert torch.allclose(attn.explicit(q, k, v, mask), F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
+                          atol=1e-5)
+
+
+def test_a_query_with_no_allowed_key_stays_finite():
+    q, k, v = _qkv(3, 4)
+    mask = torch.ones(2, 1, 3, 4, dtype=torch.bool)
+    mask[:, :, 1] = False  # a left-padding row
+    out = attn.explicit(q, k, v, mask)
+    assert torch.isfinite(out).all()
+    assert torch.allclose(out[:, :, 0], F.scaled_dot_product_attention(q, k, v, attn_mask=mask)[:, :, 0], atol=1e-5)
+
+
+def test_bfloat16_inference_takes_the_explicit_form_only_where_chosen(monkeypatch):
+    q, k, v = _qkv(6, 6, torch.bfloat16)
+    calls = []
+    monkeypatch.setattr(attn, "explicit", lambda *a, **kw: calls.append(1) or torch.zeros(()))
+    monkeypatch.setattr(attn, "explicit_is_faster", lambda dtype: True)
+    with torch.no_grad():
+        attn.attention(q, k, v, causal=True)
+        attn.attention(q.float(), k.float(), v.float())  # float32: always the fused kernel
+    assert len(calls) == 1
+    attn.attention(q, k, v)  # gradients enabled (training): the fused kernel
+    monkeypatch.setattr(attn, "explicit_is_faster", lambda dtype: False)
+    with torch.no_grad():
+        attn.attention(q, k, v)
+    assert len(calls) == 1
+
+
+def test_bfloat16_explicit_is_close_to_the_fused_kernel():
+    q, k, v = _qkv(32, 32, torch.bfloat16)
+    fused = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True)
+    assert torch.allclose(attn.explicit(q, k, v, causal=True).float(), fused, atol=3e-2, rtol=3e-2)
+    assert isinstance(attn.explicit_is_faster(torch.bfloat16), bool)
