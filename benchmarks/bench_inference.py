@@ -70,9 +70,10 @@ base = status("VmRSS")
 torch.nn.init.normal_(torch.empty(1, device="meta"))  # torch's one-time lazy init of meta kernels
 warm = status("VmRSS")
 m = load_model({model!r}, dtype={dtype!r})
-size = sum(p.numel() * p.element_size() for p in m.state_dict().values())
-print(json.dumps({{"peak_over_baseline_mb": (status("VmHWM") - base) / 1024, "lazy_init_mb": (warm - base) / 1024,
-                  "peak_over_warm_mb": (status("VmHWM") - warm) / 1024, "weights_mb": size / 2**20}}))
+peak = status("VmHWM")
+size = sum(p.numel() * p.element_size() for p in [*m.parameters(), *m.buffers()])  # packed ones too
+print(json.dumps({{"peak_over_baseline_mb": (peak - base) / 1024, "lazy_init_mb": (warm - base) / 1024,
+                  "peak_over_warm_mb": (peak - warm) / 1024, "weights_mb": size / 2**20}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     d = json.loads(out.strip().splitlines()[-1])
@@ -82,12 +83,11 @@ print(json.dumps({{"peak_over_baseline_mb": (status("VmHWM") - base) / 1024, "la
 
 def decode_forms(model) -> dict:
     """What `layout.linear` runs at batch 1 for each distinct decoding matrix (layout + form)."""
-    from qwenvl.model.layout import fastest_form
+    from qwenvl.model.layout import fastest_form, storage_of
     out = {}
     for name, p in model.named_parameters():
         if p.dim() == 2 and (name == "lm_head.weight" or name.startswith("transformer.h.0.")):
-            column_major = p.stride() == (1, p.shape[0])
-            form = fastest_form(tuple(p.shape), p.dtype, 1, column_major)
+            form = fastest_form(tuple(p.shape), p.dtype, 1, storage_of(p))
             out[name.replace("transformer.h.0.", "h.*.")] = form
     return out
 

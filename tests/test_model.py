@@ -226,10 +226,10 @@ def test_loading_converts_dtype_in_place_of_a_full_copy(tmp_path):
         assert torch.equal(loaded.state_dict()[k], v.to(torch.bfloat16)), k
 
 
-@pytest.mark.parametrize("rows", [1, 2, 9, 64])
+@pytest.mark.parametrize("rows", [1, 2, 9, 64, 300])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_every_decode_form_computes_the_linear(rows, dtype):
-    from qwenvl.model.layout import FORMS, fastest_form, linear
+    from qwenvl.model.layout import FORMS, fastest_form, linear, stored
 
     model = random_model()
     w = model.lm_head.weight.detach().to(dtype)
@@ -237,13 +237,38 @@ def test_every_decode_form_computes_the_linear(rows, dtype):
     tol = 1e-5 if dtype == torch.float32 else 2e-2
     with torch.no_grad():
         expected = torch.nn.functional.linear(hidden.float(), w.float())
-        for name, (transposed, form) in FORMS.items():
-            stored = w.t().contiguous().t() if transposed else w
-            assert torch.allclose(form(hidden, stored).float(), expected, atol=tol, rtol=tol), name
-            assert torch.allclose(linear(hidden[None], stored)[0].float(), expected, atol=tol, rtol=tol), name
+        for name, (storage, form) in FORMS.items():
+            weight = stored(w, storage)
+            assert torch.allclose(form(hidden, weight).float(), expected, atol=tol, rtol=tol), name
+            assert torch.allclose(linear(hidden[None], weight)[0].float(), expected, atol=tol, rtol=tol), name
         assert torch.allclose(model.to(dtype).logits(hidden[None])[0].float(), expected, atol=tol, rtol=tol)
     assert fastest_form(tuple(w.shape), dtype, 1) in FORMS
-    assert not FORMS[fastest_form(tuple(w.shape), dtype, 1, column_major=False)][0]
+    assert FORMS[fastest_form(tuple(w.shape), dtype, 1, storage="row")][0] == "row"
+
+
+def test_packed_weights_load_save_and_backpropagate(tmp_path):
+    """The loader packs the LLM's small matrices for CPU inference; a state dict and a save are dense
+    and equal to the checkpoint, and with gradients on the packed model computes the same function."""
+    from qwenvl.model.layout import storage_of
+
+    model = random_model()
+    save_model(model, tmp_path / "a")
+    loaded = load_model(tmp_path / "a")
+    storages = {n: storage_of(p) for n, p in loaded.named_parameters()}
+    assert storages["transformer.h.0.mlp.w1.weight"] == "packed"
+    assert storages["transformer.visual.transformer.resblocks.0.mlp.c_fc.weight"] == "row"  # the ViT is not decoded
+    state = loaded.state_dict()
+    assert all(not v.is_mkldnn and torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+    save_model(loaded, tmp_path / "b")
+    again = load_model(tmp_path / "b").state_dict()
+    assert all(torch.equal(again[k], v) for k, v in state.items())
+    ids = torch.tensor([[1, 2, 3]])
+    with torch.no_grad():
+        assert torch.allclose(loaded(ids), model(ids), atol=1e-5)
+    out = loaded(ids)
+    assert torch.allclose(out, model(ids), atol=1e-5)
+    out.sum().backward()
+    assert loaded.transformer.h[0].mlp.w1.weight.grad is not None
 
 
 def test_resized_position_tables_follow_their_table():
@@ -264,14 +289,12 @@ def test_resized_position_tables_follow_their_table():
     assert grad_table.grad is not None
 
 
-@pytest.mark.parametrize("name", ["row_gemm", "column_gemm", "column_gemm_16", "column_major"])
+@pytest.mark.parametrize("name", ["row_gemm", "column_gemm", "column_gemm_16", "column_major", "packed"])
 def test_a_row_decodes_the_same_alone_or_beside_others(name, monkeypatch):
     import qwenvl.model.layout as layout
 
     monkeypatch.setattr(layout, "fastest_form", lambda *a, **k: name)
-    w = torch.randn(3000, 64)
-    if layout.FORMS[name][0]:
-        w = w.t().contiguous().t()
+    w = layout.stored(torch.randn(3000, 64), layout.FORMS[name][0])
     x = torch.randn(4, 64)
     with torch.no_grad():
         alone = layout.linear(x[:1], w)

@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 
 from .config import QwenVLConfig
 from .model import QWenLMHeadModel
-from .model.layout import wants_column_major
+from .model.layout import pack, storage_for
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
           "float16": torch.float16, "fp16": torch.float16}
@@ -158,12 +158,14 @@ def iter_tensors(files: list[Path]) -> Iterator[tuple[str, "torch.Tensor | Store
 
 
 def load_state(model: QWenLMHeadModel, tensors: Iterator[tuple[str, torch.Tensor]], dtype: torch.dtype,
-               device: torch.device | str) -> None:
-    """Assign tensors to a (meta) model with a strict check that names every problem."""
+               device: torch.device | str, inference: bool = True) -> None:
+    """Assign tensors to a (meta) model with a strict check that names every problem; for CPU
+    `inference`, in the storage that decodes fastest (`layout.storage_for`), else row-major."""
     expected = model.state_dict()
-    if torch.device(device).type == "cpu":  # time the layouts now, before any weight takes memory
+    inference = inference and torch.device(device).type == "cpu"
+    if inference:  # time the layouts now, before any weight takes memory
         for name, t in expected.items():
-            wants_column_major(name, tuple(t.shape), dtype)
+            storage_for(name, tuple(t.shape), dtype)
     state, unexpected, bad_shape = {}, [], []
     for name, t in tensors:
         if name.endswith((".qweight", ".qzeros", ".scales", ".g_idx")):
@@ -174,7 +176,8 @@ def load_state(model: QWenLMHeadModel, tensors: Iterator[tuple[str, torch.Tensor
         if tuple(t.shape) != tuple(expected[name].shape):
             bad_shape.append(f"{name}: checkpoint {tuple(t.shape)} vs config {tuple(expected[name].shape)}")
             continue
-        state[name] = placed(name, t, dtype, torch.device(device))
+        state[name] = placed(t, dtype, torch.device(device),
+                             storage_for(name, tuple(t.shape), dtype) if inference else "row")
         del t
     missing = sorted(set(expected) - set(state) - {n.split(':')[0] for n in bad_shape})
     if missing or unexpected or bad_shape:
@@ -188,16 +191,18 @@ def load_state(model: QWenLMHeadModel, tensors: Iterator[tuple[str, torch.Tensor
     model.transformer.visual.attn_pool.pos_embed.requires_grad_(False)
 
 
-def placed(name: str, t: "torch.Tensor | StoredTensor", dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """`t` in the model's dtype, device and layout, allocating the result once."""
-    transposed = device.type == "cpu" and wants_column_major(name, tuple(t.shape), dtype)
-    if isinstance(t, torch.Tensor) and t.dtype == dtype and t.device == device and not transposed:
+def placed(t: "torch.Tensor | StoredTensor", dtype: torch.dtype, device: torch.device, storage: str = "row") -> torch.Tensor:
+    """`t` in the model's dtype, device and storage, allocating the dense result once (a packed
+    weight is made from it and the dense copy freed, largest tensors first, so loading peaks at the
+    weights plus one small tensor)."""
+    if isinstance(t, torch.Tensor) and t.dtype == dtype and t.device == device and storage == "row":
         return t
-    if transposed:
+    if storage == "column":
         out = torch.empty(tuple(t.shape)[::-1], dtype=dtype).t()
     else:
         out = torch.empty(t.shape, dtype=dtype, device=device)
-    return t.read_into(out) if isinstance(t, StoredTensor) else out.copy_(t)
+    out = t.read_into(out) if isinstance(t, StoredTensor) else out.copy_(t)
+    return pack(out) if storage == "packed" else out
 
 
 def load_model(path: str | Path, dtype: str | torch.dtype | None = "float32",

@@ -42,7 +42,7 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint_loadable(tmp_path,
     ckpt = latest_checkpoint(tmp_path)
     assert ckpt.name == "step-00000010" and read_trainer_state(ckpt)["step"] == 10
     loaded = load_model(ckpt / "model")
-    assert torch.equal(loaded.lm_head.weight, saved)
+    assert torch.equal(loaded.state_dict()["lm_head.weight"], saved)  # the loader may pack the weight itself
 
     monkeypatch.undo()
     for step in (20, 30, 40):

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..config import QwenVLConfig
 from .kv_cache import KVCache
-from .layout import linear
+from .layout import Linear, linear
 from .language import QWenBlock, RMSNorm, logn_scale, ntk_alpha, rotary_tables
 from .vision import VisionTransformer
 
@@ -110,7 +110,7 @@ class QWenLMHeadModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.transformer = QWenModel(cfg)
-        self.lm_head = nn.Linear(cfg.llm.hidden_size, cfg.llm.vocab_size, bias=False)
+        self.lm_head = Linear(cfg.llm.hidden_size, cfg.llm.vocab_size, bias=False)
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) preprocessed pixels → (N, n_queries, hidden) features."""

@@ -19,15 +19,15 @@ def build_model(spec: ModelSpec, path: str | Path | None = None, seed: int = 0) 
 
     Changing the image size needs no weight surgery: the ViT keeps its 16×16 position table and
     interpolates it bicubically to the grid of each input (224 px → 16×16, 448 px → 32×32).
-    Parameters are made contiguous: the decode-friendly column-major layout of the loader would
-    make training math depend on where the weights came from, and resume would not be exact.
+    Weights load row-major: the loader's decode-friendly storage would make training math depend on
+    where the weights came from, and resume would not be exact.
     """
     path = path or spec.path
     if path is not None:
         cfg = _with_image_size(QwenVLConfig.load(check_model_dir(path)), spec.image_size)
         with torch.device("meta"):
             model = QWenLMHeadModel(cfg)
-        load_state(model, iter_tensors(weight_files(Path(path))), torch.float32, "cpu")
+        load_state(model, iter_tensors(weight_files(Path(path))), torch.float32, "cpu", inference=False)
     else:
         base = preset(spec.preset)
         llm = dataclasses.replace(base.llm, **spec.llm)
@@ -37,8 +37,6 @@ def build_model(spec: ModelSpec, path: str | Path | None = None, seed: int = 0) 
         torch.manual_seed(seed)
         model = QWenLMHeadModel(cfg)
         init_weights(model, cfg.llm.initializer_range)
-    for p in model.parameters():
-        p.data = p.data.contiguous()
     return model.train()
 
 
