@@ -269,6 +269,9 @@ def test_packed_weights_load_save_and_backpropagate(tmp_path):
     assert torch.allclose(out, model(ids), atol=1e-5)
     out.sum().backward()
     assert loaded.transformer.h[0].mlp.w1.weight.grad is not None
+    cast = loaded.to(torch.bfloat16)  # a cast unpacks: the weights come out dense and equal
+    assert storage_of(cast.transformer.h[0].mlp.w1.weight) == "row"
+    assert all(torch.equal(v, state[k].to(torch.bfloat16)) for k, v in cast.state_dict().items())
 
 
 def test_resized_position_tables_follow_their_table():

@@ -168,11 +168,17 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
 
 
 class Linear(nn.Linear):
-    """`nn.Linear` (same parameters and names) that decodes through `linear` and writes a packed
-    weight out dense."""
+    """`nn.Linear` (same parameters and names) that decodes through `linear`, writes a packed weight
+    out dense and unpacks it before a move or cast."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return linear(x, self.weight, self.bias)
+
+    def _apply(self, fn, recurse=True):
+        """Moving or casting (`.to`, `.float()`, `.cuda()`) unpacks first: oneDNN tensors support neither."""
+        if self.weight.is_mkldnn:
+            self.weight = nn.Parameter(self.weight.to_dense(), requires_grad=self.weight.requires_grad)
+        return super()._apply(fn, recurse)
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)
