@@ -303,3 +303,15 @@ def test_a_row_decodes_the_same_alone_or_beside_others(name, monkeypatch):
         alone = layout.linear(x[:1], w)
         for rows in (2, 3, 4):
             assert torch.equal(layout.linear(x[:rows], w)[:1], alone), rows
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_loads_compute_the_float32_function(tmp_path, dtype):
+    """Each dtype takes only the storages this CPU supports for it (oneDNN packs fp16 only with
+    AVX512-FP16 or AVX-NE-CONVERT), and computes what float32 does within its precision."""
+    model = random_model()
+    save_model(model, tmp_path / "a")
+    half = load_model(tmp_path / "a", dtype=dtype)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        assert torch.allclose(half(ids).float(), model(ids), atol=5e-2, rtol=5e-2)

@@ -56,11 +56,11 @@ def pack(w: torch.Tensor) -> torch.Tensor:
 
 
 @functools.cache
-def _can_pack() -> bool:
+def _can_pack(dtype: torch.dtype) -> bool:
     try:
-        _packed(torch.ones(1, 2), pack(torch.ones(3, 2)))
+        _packed(torch.ones(1, 2, dtype=dtype), pack(torch.ones(3, 2, dtype=dtype)))
         return True
-    except (AttributeError, RuntimeError):  # a build without oneDNN
+    except (AttributeError, RuntimeError):  # a build without oneDNN, or fp16 on a CPU without fp16 support
         return False
 
 
@@ -107,7 +107,7 @@ def form_times(shape: tuple[int, int], dtype: torch.dtype, rows: int, rounds: in
     (`best_times`)."""
     shape = (min(shape[0], max(1, PROBE_ELEMENTS // shape[1])), shape[1])
     probe = torch.full(shape, 0.01, dtype=dtype)
-    storages = ("row", "column", "packed") if _can_pack() else ("row", "column")
+    storages = ("row", "column", "packed") if _can_pack(dtype) else ("row", "column")
     probes = {s: stored(probe, s) for s in storages}
     x = torch.full((rows, shape[1]), 0.01, dtype=dtype)
     return best_times({name: functools.partial(form, x, probes[storage])
@@ -138,7 +138,7 @@ def storage_for(name: str, shape: tuple[int, ...], dtype: torch.dtype) -> str:
     decoded = name == "lm_head.weight" or (name.startswith("transformer.h.") and name.endswith(LLM_LINEAR_SUFFIXES))
     if not decoded or len(shape) != 2:
         return "row"
-    if _can_pack() and shape[0] * shape[1] * dtype.itemsize < CACHE_BYTES:
+    if _can_pack(dtype) and shape[0] * shape[1] * dtype.itemsize < CACHE_BYTES:
         return "packed"
     return FORMS[fastest_form(tuple(shape), dtype, 1)][0]
 
