@@ -265,6 +265,8 @@ def test_packed_weights_load_save_and_backpropagate(tmp_path):
     ids = torch.tensor([[1, 2, 3]])
     with torch.no_grad():
         assert torch.allclose(loaded(ids), model(ids), atol=1e-5)
+        w1 = loaded.transformer.h[0].mlp.w1  # packed, and no rows at all
+        assert w1(torch.empty(2, 0, model.cfg.llm.hidden_size)).shape == (2, 0, w1.out_features)
     out = loaded(ids)
     assert torch.allclose(out, model(ids), atol=1e-5)
     out.sum().backward()

@@ -149,7 +149,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     if weight.is_mkldnn:
         if torch.is_grad_enabled() or torch.is_autocast_enabled("cpu") or x.dtype != weight.dtype:
             return F.linear(x, weight.to_dense(), bias)  # correct, not fast: training loads plain weights
-        out = _packed(x.reshape(rows, -1), weight, bias)
+        out = _packed(x.reshape(rows, x.shape[-1]), weight, bias) if rows else x.new_empty(rows, weight.shape[0])
         return out.reshape(*x.shape[:-1], weight.shape[0])
     if (weight.device.type != "cpu" or rows > MAX_DECODE_ROWS or rows == 0 or torch.is_grad_enabled()
             or weight.dim() != 2):
