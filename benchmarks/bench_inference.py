@@ -116,7 +116,8 @@ def main() -> None:
         r8, total8 = max(decode_rate(vl, cfg, 8) for _ in range(args.repeats))  # the best by decode rate
         mem = load_memory(args.model, dtype)
         forms = decode_forms(vl.model)
-        run = {"dtype": dtype, "prompt_tokens": len(prompt(vl, 0)[0]), "ttft_s": round(t, 4), "ttft_min_s": round(min(times), 4),
+        run = {"dtype": dtype, "prompt_tokens": len(prompt(vl, 0)[0]),
+               "ttft_s": round(t, 4), "ttft_min_s": round(min(times), 4),
                "decode_tok_s_b1": round(r1, 1), "decode_tok_s_b8": round(r8, 1),
                "b8_total_s": round(total8, 2), "b8_end_to_end_tok_s": round(8 * args.new_tokens / total8, 1),
                "load_peak_mb": round(mem["peak_over_warm_mb"]), "torch_lazy_init_mb": round(mem["lazy_init_mb"]),

@@ -3,8 +3,8 @@
 PyTorch's fused CPU kernel is right for float32 and for training, but in bfloat16 on a CPU without
 AMX it ran 1.6× slower than matmul-softmax-matmul for the ViT's 1024 patches and 5× slower for a
 batch of 8 decoding queries (benchmarks/RESULTS.md). The explicit form is the official
-implementation's own. Which form bfloat16 inference uses is
-timed once per process on a probe, so a CPU whose fused kernel wins keeps it.
+implementation's own. Which form bfloat16 inference uses is timed once per process on a probe, so
+a CPU whose fused kernel wins keeps it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def explicit(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tens
     """softmax(q/√d kᵀ) v in the inputs' dtype, as the official code computes it (PyTorch's softmax
     accumulates in float32); `mask` bool (…, T, keys), True = may attend; `causal` aligned top-left
     as in SDPA. A finite fill keeps a row with no allowed key finite instead of NaN."""
-    q, k, v = q.contiguous(), k.contiguous(), v.contiguous()  # batched matmul copies strided inputs slowly
+    k, v = k.contiguous(), v.contiguous()  # batched matmul copies strided inputs slowly; the scaled q is new
     scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-1, -2)
     low = torch.finfo(scores.dtype).min
     if causal:

@@ -117,8 +117,7 @@ def form_times(shape: tuple[int, int], dtype: torch.dtype, rows: int, rounds: in
 @functools.cache
 def fastest_form(shape: tuple[int, int], dtype: torch.dtype, rows: int, storage: str | None = None) -> str:
     """The fastest form for the given storage (None: any; a column-major one only when it beats every
-    row-major form by 10%, as its copy costs time at load, while packing costs next to nothing and
-    decoded 1.8× faster end to end in bf16 than the probe's margin suggested)."""
+    row-major form by 10%, as its transposed copy costs time at load; packing needs no margin)."""
     times = form_times(shape, dtype, rows)
     best = {s: min((n for n in times if FORMS[n][0] == s), key=times.get)
             for s in {FORMS[n][0] for n in times}}
