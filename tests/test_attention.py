@@ -38,20 +38,37 @@ def test_a_query_with_no_allowed_key_stays_finite():
     assert torch.allclose(out[:, :, 0], F.scaled_dot_product_attention(q, k, v, attn_mask=mask)[:, :, 0], atol=1e-5)
 
 
-def test_bfloat16_inference_takes_the_explicit_form_only_where_chosen(monkeypatch):
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_bfloat16_takes_the_explicit_form_only_where_chosen_for_its_mode(monkeypatch, mode):
     q, k, v = _qkv(6, 6, torch.bfloat16)
+    trained = q.clone().requires_grad_()  # an input that needs gradients: the training form
     calls = []
     monkeypatch.setattr(attn, "explicit", lambda *a, **kw: calls.append(1) or torch.zeros(()))
-    monkeypatch.setattr(attn, "explicit_is_faster", lambda dtype: True)
-    with torch.no_grad():
-        attn.attention(q, k, v, causal=True)
-        attn.attention(q.float(), k.float(), v.float())  # float32: always the fused kernel
+    monkeypatch.setattr(attn, "explicit_is_faster", lambda dtype, training=False: training == (mode == "training"))
+    ours, other = (trained, q) if mode == "training" else (q, trained)
+    attn.attention(ours, k, v, causal=True)
+    attn.attention(ours.float(), k.float(), v.float())  # float32: always the fused kernel
     assert len(calls) == 1
-    attn.attention(q, k, v)  # gradients enabled (training): the fused kernel
-    monkeypatch.setattr(attn, "explicit_is_faster", lambda dtype: False)
+    attn.attention(other, k, v)  # the other mode: the fused kernel
     with torch.no_grad():
-        attn.attention(q, k, v)
-    assert len(calls) == 1
+        attn.attention(trained, k, v)  # no gradients are taken: inference
+    assert len(calls) == 1 + (mode == "inference")
+    monkeypatch.setattr(attn, "explicit_is_faster", lambda dtype, training=False: False)
+    attn.attention(ours, k, v)
+    assert len(calls) == 1 + (mode == "inference")
+
+
+def test_bfloat16_explicit_gradients_match_the_fused_kernel():
+    q, k, v = _qkv(24, 24)
+    mask = torch.ones(24, 24, dtype=torch.bool).tril().expand(2, 1, 24, 24)
+    grads = []
+    for form in (attn.explicit, lambda *a: F.scaled_dot_product_attention(*a[:3], attn_mask=a[3])):
+        leaves = [t.to(torch.bfloat16).requires_grad_() for t in (q, k, v)]
+        (form(*leaves, mask).float() * torch.linspace(-1, 1, 16)).sum().backward()
+        grads.append([t.grad.float() for t in leaves])
+    for ours, fused in zip(*grads):
+        assert torch.allclose(ours, fused, atol=3e-2, rtol=3e-2)
+    assert isinstance(attn.explicit_is_faster(torch.bfloat16, training=True), bool)
 
 
 def test_bfloat16_explicit_is_close_to_the_fused_kernel():

@@ -1,10 +1,11 @@
 """Scaled dot-product attention in the fastest exact form for this CPU and dtype.
 
-PyTorch's fused CPU kernel is right for float32 and for training, but in bfloat16 on a CPU without
-AMX it ran 1.6× slower than matmul-softmax-matmul for the ViT's 1024 patches and 5× slower for a
-batch of 8 decoding queries (benchmarks/RESULTS.md). The explicit form is the official
-implementation's own. Which form bfloat16 inference uses is timed once per process on a probe, so
-a CPU whose fused kernel wins keeps it.
+PyTorch's fused CPU kernel is right for float32, but in bfloat16 on a CPU without AMX it ran 1.6×
+slower than matmul-softmax-matmul for the ViT's 1024 patches and 5× slower for a batch of 8
+decoding queries; with gradients, forward and backward over a masked training batch took 84 ms
+against 50 ms (benchmarks/RESULTS.md). The explicit form is the official implementation's own.
+Which form bfloat16 uses is timed once per process and per mode (inference, training) on a probe,
+so a CPU whose fused kernel wins keeps it.
 """
 
 from __future__ import annotations
@@ -33,19 +34,32 @@ def explicit(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tens
 
 
 @functools.cache
-def explicit_is_faster(dtype: torch.dtype) -> bool:
-    """Whether `explicit` beats the fused kernel by 10% on a ViT-sized probe (6 heads × 1024 × 64)."""
-    q, k, v = (torch.full((1, 6, 1024, 64), 0.01, dtype=dtype) for _ in range(3))
-    times = best_times({"fused": lambda: F.scaled_dot_product_attention(q, k, v),
-                        "explicit": lambda: explicit(q, k, v)}, rounds=3)
+def explicit_is_faster(dtype: torch.dtype, training: bool = False) -> bool:
+    """Whether `explicit` beats the fused kernel by 10%: for inference on a ViT-sized probe (6 heads ×
+    1024 × 64), for training forward and backward over a masked batch (4 × 4 heads × 256 × 64)."""
+    if not training:
+        q, k, v = (torch.full((1, 6, 1024, 64), 0.01, dtype=dtype) for _ in range(3))
+        times = best_times({"fused": lambda: F.scaled_dot_product_attention(q, k, v),
+                            "explicit": lambda: explicit(q, k, v)}, rounds=3)
+        return times["explicit"] < 0.9 * times["fused"]
+    q, k, v = (torch.full((4, 4, 256, 64), 0.01, dtype=dtype, requires_grad=True) for _ in range(3))
+    mask = torch.ones(256, 256, dtype=torch.bool).tril().expand(4, 1, 256, 256)
+
+    def step(form):
+        with torch.enable_grad():
+            form(q, k, v, mask).sum().backward()
+
+    times = best_times({"fused": lambda: step(lambda *a: F.scaled_dot_product_attention(*a[:3], attn_mask=a[3])),
+                        "explicit": lambda: step(explicit)}, rounds=3)
     return times["explicit"] < 0.9 * times["fused"]
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
               causal: bool = False, dropout: float = 0.0) -> torch.Tensor:
-    """`F.scaled_dot_product_attention` over (B, H, T, D), or `explicit` for bfloat16 CPU inference
-    where it is faster."""
-    if (q.device.type == "cpu" and q.dtype == torch.bfloat16 and not torch.is_grad_enabled() and not dropout
-            and explicit_is_faster(q.dtype)):
-        return explicit(q, k, v, mask, causal)
+    """`F.scaled_dot_product_attention` over (B, H, T, D), or `explicit` for bfloat16 on a CPU where
+    it is faster (for inference, or for training when any input needs gradients)."""
+    if q.device.type == "cpu" and q.dtype == torch.bfloat16 and not dropout:
+        training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
+        if explicit_is_faster(q.dtype, training):
+            return explicit(q, k, v, mask, causal)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal)
