@@ -85,6 +85,27 @@ def test_patch_supervised_streams_label_every_picture_in_batch_order(tokenizer):
     assert found
 
 
+def test_pooled_streams_batch_rows_by_length_with_their_pictures_and_labels(tokenizer):
+    pooled = GroupStream(tokenizer, MIX, "pretrain", 56, 3, seed=0, name="t", patch_grid=4, pool=3)
+    unlabelled = GroupStream(tokenizer, MIX, "pretrain", 56, 3, seed=0, name="t", pool=3)
+    plain = GroupStream(tokenizer, MIX, "pretrain", 56, 3, seed=0, name="t")
+    padded = {"pooled": 0, "plain": 0}
+    for _ in range(2):  # two pools of three batches, each pool one group kind
+        pool = [next(pooled) for _ in range(3)]
+        assert all(b.input_ids.shape[0] == 3 for b, _ in pool)
+        for (batch, labels), again in zip(pool, (next(unlabelled) for _ in range(3))):
+            n_spans = int((batch.input_ids == tokenizer.img_start_id).sum())
+            assert batch.pixels.shape[0] == n_spans == labels.shape[0]
+            assert (batch.pixels == again.pixels).all()  # the labels stream draws the very same rows
+        widths = [b.input_ids.shape[1] for b, _ in pool]
+        assert widths == sorted(widths)  # the pool's rows go out shortest first
+        padded["pooled"] += sum(b.input_ids.numel() - b.n_tokens for b, _ in pool)
+        padded["plain"] += sum(b.input_ids.numel() - b.n_tokens for b in (next(plain) for _ in range(3)))
+    assert padded["pooled"] < padded["plain"]
+    with pytest.raises(ValueError, match="pool must be at least 1"):
+        GroupStream(tokenizer, MIX, "pretrain", 56, 3, seed=0, name="t", pool=0)
+
+
 def test_training_seeds_are_never_held_out(tokenizer, monkeypatch):
     seen = []
     import qwenvl.recipe.data as data

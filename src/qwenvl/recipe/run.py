@@ -61,7 +61,7 @@ def run_stage(model: QWenLMHeadModel, stage: Stage, tokenizer: QwenTokenizer, fa
     apply_stage(model, list(stage.trainable))
     grid = stage.image_size // model.cfg.vision.patch_size if stage.patch_loss else 0
     stream = GroupStream(tokenizer, stage.mix, stage.fmt, stage.image_size, stage.batch_size, seed, stage.name,
-                         patch_grid=grid)
+                         patch_grid=grid, pool=stage.pool)
     trained, loss_fn = (PatchSupervised(model, head, stage.patch_loss), supervised_lm_loss) if grid else (model, lm_loss)
     return train(trained, stream, stage.schedule.scaled(factor), stage.name, out / "logs", loss_fn=loss_fn,
                  vit_layers=model.cfg.vision.layers, progress=progress)

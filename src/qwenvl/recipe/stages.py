@@ -47,6 +47,7 @@ class Stage:
     schedule: Schedule
     batch_size: int
     patch_loss: float = 0.0  # weight of the `dense` patch loss beside the LM loss (0: none)
+    pool: int = 4  # batches drawn at once and batched by length (`data.GroupStream`)
 
 
 STAGES = (
