@@ -38,24 +38,44 @@ def test_a_query_with_no_allowed_key_stays_finite():
     assert torch.allclose(out[:, :, 0], F.scaled_dot_product_attention(q, k, v, attn_mask=mask)[:, :, 0], atol=1e-5)
 
 
+def _count_explicit(monkeypatch, faster) -> list:
+    calls = []
+    monkeypatch.setattr(attn, "explicit", lambda *a, **kw: calls.append(1) or torch.zeros(()))
+    monkeypatch.setattr(attn, "explicit_is_faster", faster)
+    return calls
+
+
 @pytest.mark.parametrize("mode", ["inference", "training"])
 def test_bfloat16_takes_the_explicit_form_only_where_chosen_for_its_mode(monkeypatch, mode):
     q, k, v = _qkv(6, 6, torch.bfloat16)
     trained = q.clone().requires_grad_()  # an input that needs gradients: the training form
-    calls = []
-    monkeypatch.setattr(attn, "explicit", lambda *a, **kw: calls.append(1) or torch.zeros(()))
-    monkeypatch.setattr(attn, "explicit_is_faster", lambda dtype, training=False: training == (mode == "training"))
+    calls = _count_explicit(monkeypatch, lambda dtype, training=False: training == (mode == "training"))
     ours, other = (trained, q) if mode == "training" else (q, trained)
     attn.attention(ours, k, v, causal=True)
-    attn.attention(ours.float(), k.float(), v.float())  # float32: always the fused kernel
     assert len(calls) == 1
+    attn.attention(ours.float(), k.float(), v.float())  # float32: always the fused kernel
     attn.attention(other, k, v)  # the other mode: the fused kernel
+    assert len(calls) == 1
     with torch.no_grad():
         attn.attention(trained, k, v)  # no gradients are taken: inference
     assert len(calls) == 1 + (mode == "inference")
     monkeypatch.setattr(attn, "explicit_is_faster", lambda dtype, training=False: False)
     attn.attention(ours, k, v)
     assert len(calls) == 1 + (mode == "inference")
+
+
+def test_training_keeps_the_fused_kernel_where_the_scores_would_not_fit(monkeypatch):
+    q, k, v = _qkv(6, 6, torch.bfloat16)
+    trained = q.clone().requires_grad_()
+    calls = _count_explicit(monkeypatch, lambda dtype, training=False: True)
+    monkeypatch.setattr(attn, "MAX_TRAINING_SCORES", 2 * 3 * 6 * 6)  # exactly these scores
+    attn.attention(trained, k, v)
+    assert len(calls) == 1
+    monkeypatch.setattr(attn, "MAX_TRAINING_SCORES", 2 * 3 * 6 * 6 - 1)  # one score too many to keep
+    out = attn.attention(trained, k, v)
+    assert len(calls) == 1 and out.shape == q.shape
+    attn.attention(q, k, v)  # inference keeps no scores: no limit
+    assert len(calls) == 2
 
 
 def test_bfloat16_explicit_gradients_match_the_fused_kernel():

@@ -17,6 +17,11 @@ import torch.nn.functional as F
 
 from .layout import best_times
 
+# With gradients the explicit form keeps its (B, H, T, keys) probabilities for the backward pass,
+# which the fused kernel never materialises: beyond this many (128 MB in bfloat16 a layer) the
+# fused kernel is taken whatever the timing, so long sequences cannot exhaust memory.
+MAX_TRAINING_SCORES = 1 << 26
+
 
 def explicit(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
              causal: bool = False) -> torch.Tensor:
@@ -57,9 +62,11 @@ def explicit_is_faster(dtype: torch.dtype, training: bool = False) -> bool:
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
               causal: bool = False, dropout: float = 0.0) -> torch.Tensor:
     """`F.scaled_dot_product_attention` over (B, H, T, D), or `explicit` for bfloat16 on a CPU where
-    it is faster (for inference, or for training when any input needs gradients)."""
+    it is faster (for inference, or for training when any input needs gradients and the scores fit
+    `MAX_TRAINING_SCORES`)."""
     if q.device.type == "cpu" and q.dtype == torch.bfloat16 and not dropout:
         training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
-        if explicit_is_faster(q.dtype, training):
+        small = not training or q.shape[:-1].numel() * k.shape[-2] <= MAX_TRAINING_SCORES
+        if small and explicit_is_faster(q.dtype, training):
             return explicit(q, k, v, mask, causal)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal)
