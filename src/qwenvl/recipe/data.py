@@ -160,9 +160,9 @@ class GroupStream:
     With `pool` > 1 the stream draws that many batches of one kind at once and batches their rows
     in order of length: padding is what a batch computes for nothing, and at `pool` 4 the LLM's
     positions fell from 1.22× the real ones to 1.07× (its attention, which grows with the square,
-    from 1.44× to 1.13×) on stage 2's mix. With `patch_grid` (the ViT's patches a side)
-    each item is `(batch, labels)`: the `dense` labels of the batch's pictures in their order,
-    (pictures, kinds, patches), None for pure text.
+    from 1.44× to 1.13×) on stage 2's mix.
+    With `patch_grid` (the ViT's patches a side) each item is `(batch, labels)`: the `dense` labels
+    of the batch's pictures in their order, (pictures, kinds, patches), None for pure text.
     """
 
     def __init__(self, tokenizer, mix: Mix, fmt: str, image_size: int, batch_size: int, seed: int, name: str,

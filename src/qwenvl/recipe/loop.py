@@ -26,6 +26,7 @@ from ..training.optim import build_optimizer, build_scheduler
 from ..training.packing import Batch
 from ..training.precision import autocast
 from ..training.samples import IGNORE
+from .prefetch import Prefetched
 
 
 @dataclass(frozen=True)
@@ -76,17 +77,18 @@ def clip_groups(model: nn.Module) -> list[list[nn.Parameter]]:
 
 def train(model: nn.Module, batches: Iterator, schedule: Schedule, name: str, out_dir: Path | None = None,
           loss_fn: Callable = lm_loss, vit_layers: int = 0, progress: bool = True) -> dict:
-    """Run `schedule` over `batches` on the parameters that require gradients; returns a summary.
-    The logged grad norm is that of the first clip group."""
+    """Run `schedule` over `batches` (drawn a step ahead, `prefetch`) on the parameters that require
+    gradients; returns a summary. The logged grad norm is that of the first clip group."""
     groups = clip_groups(model)
     optimizer = build_optimizer(model, schedule.optim(), vit_layers)
     scheduler = build_scheduler(optimizer, schedule.optim())
     log = MetricsLog(Path(out_dir or ".") / f"{name}.metrics.jsonl", 0, enabled=out_dir is not None)
     model.train()
     losses, began = [], time.perf_counter()
-    with tqdm(total=schedule.steps, desc=name, unit="step", dynamic_ncols=True, disable=not progress) as bar:
+    with (tqdm(total=schedule.steps, desc=name, unit="step", dynamic_ncols=True, disable=not progress) as bar,
+          Prefetched(batches) as ahead):
         for step in range(1, schedule.steps + 1):
-            batch = next(batches)
+            batch = next(ahead)
             with autocast("cpu"):
                 loss = loss_fn(model, batch)
             loss.backward()
