@@ -56,10 +56,10 @@ STAGES = (
           Schedule(steps=200, lr=1e-3, warmup=20, min_lr=1e-4, vision_lr_scale=0.1), batch_size=16, patch_loss=1.0),
     Stage("stage2", ("vit", "adapter", "llm"), HIGH_RES, "pretrain",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(6, 10), text_rows=0.03),
-          Schedule(steps=1000, lr=3e-4, warmup=60, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0),
+          Schedule(steps=1100, lr=3e-4, warmup=60, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0),
     Stage("stage3", ("adapter", "llm"), HIGH_RES, "chat",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(4, 8)),
-          Schedule(steps=560, lr=3e-4, warmup=30, min_lr=3e-5), batch_size=8),
+          Schedule(steps=620, lr=3e-4, warmup=30, min_lr=3e-5), batch_size=8),
 )
 
 
