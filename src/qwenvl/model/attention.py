@@ -42,20 +42,22 @@ def explicit(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tens
 def explicit_is_faster(dtype: torch.dtype, training: bool = False) -> bool:
     """Whether `explicit` beats the fused kernel by 10%: for inference on a ViT-sized probe (6 heads ×
     1024 × 64), for training forward and backward over a masked batch (4 × 4 heads × 256 × 64)."""
-    if not training:
-        q, k, v = (torch.full((1, 6, 1024, 64), 0.01, dtype=dtype) for _ in range(3))
-        times = best_times({"fused": lambda: F.scaled_dot_product_attention(q, k, v),
-                            "explicit": lambda: explicit(q, k, v)}, rounds=3)
-        return times["explicit"] < 0.9 * times["fused"]
-    q, k, v = (torch.full((4, 4, 256, 64), 0.01, dtype=dtype, requires_grad=True) for _ in range(3))
-    mask = torch.ones(256, 256, dtype=torch.bool).tril().expand(4, 1, 256, 256)
+    shape = (4, 4, 256, 64) if training else (1, 6, 1024, 64)
+    mask = torch.ones(256, 256, dtype=torch.bool).tril().expand(4, 1, 256, 256) if training else None
+    q, k, v = (torch.full(shape, 0.01, dtype=dtype, requires_grad=training) for _ in range(3))
 
-    def step(form):
-        with torch.enable_grad():
-            form(q, k, v, mask).sum().backward()
+    def timed(form):
+        def call():
+            with torch.enable_grad():
+                out = form(q, k, v, mask)
+                if training:
+                    out.sum().backward()
+        return call
 
-    times = best_times({"fused": lambda: step(lambda *a: F.scaled_dot_product_attention(*a[:3], attn_mask=a[3])),
-                        "explicit": lambda: step(explicit)}, rounds=3)
+    def fused(q, k, v, mask):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+    times = best_times({"fused": timed(fused), "explicit": timed(explicit)}, rounds=3)
     return times["explicit"] < 0.9 * times["fused"]
 
 
