@@ -247,7 +247,7 @@ def test_every_decode_form_computes_the_linear(rows, dtype):
 
 
 def test_packed_weights_load_save_and_backpropagate(tmp_path):
-    """The loader packs the LLM's small matrices for CPU inference; a state dict and a save are dense
+    """The loader packs the LLM's small matrices and the ViT's for CPU inference; a state dict and a save are dense
     and equal to the checkpoint, and with gradients on the packed model computes the same function."""
     from qwenvl.model.layout import storage_of
 
@@ -256,21 +256,26 @@ def test_packed_weights_load_save_and_backpropagate(tmp_path):
     loaded = load_model(tmp_path / "a")
     storages = {n: storage_of(p) for n, p in loaded.named_parameters()}
     assert storages["transformer.h.0.mlp.w1.weight"] == "packed"
-    assert storages["transformer.visual.transformer.resblocks.0.mlp.c_fc.weight"] == "row"  # the ViT is not decoded
+    assert storages["transformer.visual.transformer.resblocks.0.mlp.c_fc.weight"] == "packed"  # 1024 rows an image
+    assert storages["transformer.visual.attn_pool.attn.out_proj.weight"] == "row"  # MultiheadAttention's own
     state = loaded.state_dict()
     assert all(not v.is_mkldnn and torch.equal(v, model.state_dict()[k]) for k, v in state.items())
     save_model(loaded, tmp_path / "b")
     again = load_model(tmp_path / "b").state_dict()
     assert all(torch.equal(again[k], v) for k, v in state.items())
     ids = torch.tensor([[1, 2, 3]])
+    pixels = torch.randn(2, 3, model.cfg.vision.image_size, model.cfg.vision.image_size)
     with torch.no_grad():
         assert torch.allclose(loaded(ids), model(ids), atol=1e-5)
+        assert torch.allclose(loaded.transformer.visual(pixels), model.transformer.visual(pixels), atol=1e-5)
         w1 = loaded.transformer.h[0].mlp.w1  # packed, and no rows at all
         assert w1(torch.empty(2, 0, model.cfg.llm.hidden_size)).shape == (2, 0, w1.out_features)
     out = loaded(ids)
     assert torch.allclose(out, model(ids), atol=1e-5)
     out.sum().backward()
     assert loaded.transformer.h[0].mlp.w1.weight.grad is not None
+    loaded.transformer.visual(pixels).sum().backward()
+    assert loaded.transformer.visual.transformer.resblocks[0].mlp.c_fc.weight.grad is not None
     cast = loaded.to(torch.bfloat16)  # a cast unpacks: the weights come out dense and equal
     assert storage_of(cast.transformer.h[0].mlp.w1.weight) == "row"
     assert all(torch.equal(v, state[k].to(torch.bfloat16)) for k, v in cast.state_dict().items())

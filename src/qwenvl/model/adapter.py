@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import AdapterConfig
+from .layout import Linear
 
 
 def sincos_1d(dim: int, pos: torch.Tensor) -> torch.Tensor:
@@ -64,7 +65,7 @@ class Resampler(nn.Module):
         dim = cfg.output_dim
         self.pos_embed = nn.Parameter(sincos_2d(dim, cfg.grid), requires_grad=False)
         self.query = nn.Parameter(torch.zeros(cfg.n_queries, dim))
-        self.kv_proj = nn.Linear(kv_dim, dim, bias=False) if kv_dim != dim else nn.Identity()
+        self.kv_proj = Linear(kv_dim, dim, bias=False) if kv_dim != dim else nn.Identity()
         self.attn = nn.MultiheadAttention(dim, cfg.heads, batch_first=True)
         self.ln_q = nn.LayerNorm(dim, eps=1e-6)
         self.ln_kv = nn.LayerNorm(dim, eps=1e-6)

@@ -12,6 +12,7 @@ from torch import nn
 from ..config import AdapterConfig, VisionConfig
 from .adapter import Resampler, ResizedGrid
 from .attention import attention
+from .layout import Linear
 
 
 class VisualAttention(nn.Module):
@@ -20,8 +21,8 @@ class VisualAttention(nn.Module):
     def __init__(self, width: int, heads: int):
         super().__init__()
         self.heads = heads
-        self.in_proj = nn.Linear(width, 3 * width)
-        self.out_proj = nn.Linear(width, width)
+        self.in_proj = Linear(width, 3 * width)
+        self.out_proj = Linear(width, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, w = x.shape
@@ -38,9 +39,9 @@ class VisualBlock(nn.Module):
         self.attn = VisualAttention(cfg.width, cfg.heads)
         self.ln_2 = nn.LayerNorm(cfg.width, eps=1e-6)
         self.mlp = nn.Sequential()
-        self.mlp.add_module("c_fc", nn.Linear(cfg.width, cfg.mlp_width))
+        self.mlp.add_module("c_fc", Linear(cfg.width, cfg.mlp_width))
         self.mlp.add_module("gelu", nn.GELU())
-        self.mlp.add_module("c_proj", nn.Linear(cfg.mlp_width, cfg.width))
+        self.mlp.add_module("c_proj", Linear(cfg.mlp_width, cfg.width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x))
