@@ -53,13 +53,13 @@ class Stage:
 STAGES = (
     Stage("stage1", ("vit", "adapter"), LOW_RES, "pretrain",
           Mix({"scene": 1.0, "text": 1.0}, {"caption": 1.0}, {"ocr": 1.0}),
-          Schedule(steps=200, lr=1e-3, warmup=20, min_lr=1e-4, vision_lr_scale=0.1), batch_size=16, patch_loss=1.0),
+          Schedule(steps=260, lr=1e-3, warmup=26, min_lr=1e-4, vision_lr_scale=0.1), batch_size=16, patch_loss=1.0),
     Stage("stage2", ("vit", "adapter", "llm"), HIGH_RES, "pretrain",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(6, 10), text_rows=0.03),
-          Schedule(steps=1100, lr=3e-4, warmup=60, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0),
+          Schedule(steps=1430, lr=3e-4, warmup=78, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0),
     Stage("stage3", ("adapter", "llm"), HIGH_RES, "chat",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(4, 8)),
-          Schedule(steps=620, lr=3e-4, warmup=30, min_lr=3e-5), batch_size=8),
+          Schedule(steps=806, lr=3e-4, warmup=39, min_lr=3e-5), batch_size=8),
 )
 
 
@@ -70,9 +70,9 @@ class Recipe:
     model: Callable[[int, int], QwenVLConfig] = miniature_config  # (tokens, <img> id) → config
     n_ranks: int = 8192  # BPE ranks at most (the closed synthetic world needs fewer)
     corpus: tuple[int, int] = (10000, 400)  # tokenizer texts: corpus paragraphs, prompts per task
-    lm: Schedule = Schedule(steps=700, lr=3e-4, warmup=15, min_lr=1e-4)  # at 1e-3 the lookup came later
+    lm: Schedule = Schedule(steps=910, lr=3e-4, warmup=20, min_lr=1e-4)  # at 1e-3 the lookup came later
     lm_batch: int = 16
-    clip: Schedule = Schedule(steps=600, lr=1e-3, warmup=30, min_lr=1e-4)
+    clip: Schedule = Schedule(steps=780, lr=1e-3, warmup=39, min_lr=1e-4)
     clip_batch: int = 64
     clip_size: int = LOW_RES
     stages: tuple[Stage, ...] = STAGES
