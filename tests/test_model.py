@@ -48,6 +48,26 @@ def test_cached_decoding_equals_full_forward(tok, seq_length):
         assert torch.allclose(logits[0], full[0, length - 1 + i], atol=1e-4, rtol=1e-4), i
 
 
+def test_last_only_equals_the_last_position_of_a_full_forward(tok):
+    """The last block runs its attention output and MLP for the last position alone, with or without a
+    padding mask, and still caches every position's k and v."""
+    model = random_model()
+    ids = torch.tensor([tok.encode("the quick brown fox jumps"), tok.encode("over the lazy dog again")])
+    mask = torch.ones(2, 1, ids.shape[1], ids.shape[1], dtype=torch.bool).tril()
+    mask[1, :, :, :2] = False  # row 1 left-padded by two
+    mask[1, :, :2, :2] = torch.eye(2, dtype=torch.bool)
+    with torch.no_grad():
+        for m in (None, mask):
+            full = model(ids, attention_mask=m)
+            cache = model.new_cache(2, ids.shape[1])
+            last = model(ids, attention_mask=m, cache=cache, last_only=True)
+            assert last.shape == (2, 1, full.shape[-1])
+            assert torch.allclose(last[:, 0], full[:, -1], atol=1e-5)
+            reference = model.new_cache(2, ids.shape[1])
+            model(ids, attention_mask=m, cache=reference)
+            assert all(torch.equal(a, b) for a, b in zip(cache.k, reference.k))
+
+
 def test_cached_decoding_equals_full_forward_within_seq_length(tok):
     model = random_model()
     ids = torch.tensor([tok.encode("the quick brown fox jumps over the lazy dog")])

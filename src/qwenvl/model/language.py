@@ -78,7 +78,8 @@ class QWenAttention(nn.Module):
         self.c_attn = Linear(cfg.hidden_size, 3 * proj)
         self.c_proj = Linear(proj, cfg.hidden_size, bias=not cfg.no_bias)
 
-    def forward(self, x, rope, logn, mask, cache: KVCache | None, layer: int):
+    def forward(self, x, rope, logn, mask, cache: KVCache | None, layer: int, last_only: bool = False):
+        """With `last_only`, every position's k and v reach the cache but only the last one attends."""
         b, t, _ = x.shape
         h, d = self.cfg.num_attention_heads, self.cfg.head_dim
         qkv = self.c_attn(x).view(b, t, 3, h, d)
@@ -90,6 +91,9 @@ class QWenAttention(nn.Module):
         if cache is not None:
             k, v = cache.write(layer, k, v)
         drop = self.cfg.attn_dropout_prob if self.training else 0.0
+        if last_only:
+            q, t = q[:, :, -1:], 1
+            mask = None if mask is None else mask[..., -1:, :]  # without one, the last query sees every key
         if mask is None:  # plain causal over exactly these tokens, or one new token over all cached
             out = attention(q, k, v, causal=t > 1, dropout=drop)
         else:
@@ -117,6 +121,7 @@ class QWenBlock(nn.Module):
         self.ln_2 = RMSNorm(cfg.hidden_size, cfg.layer_norm_epsilon)
         self.mlp = QWenMLP(cfg)
 
-    def forward(self, x, rope, logn, mask, cache, layer):
-        x = x + self.attn(self.ln_1(x), rope, logn, mask, cache, layer)
+    def forward(self, x, rope, logn, mask, cache, layer, last_only: bool = False):
+        """With `last_only`, the output is the last position's alone (the last block of a prefill)."""
+        x = (x[:, -1:] if last_only else x) + self.attn(self.ln_1(x), rope, logn, mask, cache, layer, last_only)
         return x + self.mlp(self.ln_2(x))

@@ -67,8 +67,10 @@ class QWenModel(nn.Module):
         positions: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         cache: KVCache | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
-        """Hidden states (B, T, hidden) after `ln_f`.
+        """Hidden states (B, T, hidden) after `ln_f`; (B, 1, hidden) with `last_only`, whose last block
+        then runs its attention output and MLP for the last position alone (a prefill needs no more).
 
         positions: (B, T) rotary positions, default counting on from the cache.
         attention_mask: bool (B, 1, T, keys) with True = may attend; None = causal, unpadded.
@@ -87,10 +89,10 @@ class QWenModel(nn.Module):
                 x = torch.utils.checkpoint.checkpoint(block, x, rope, logn, attention_mask, None, i,
                                                       use_reentrant=False)
             else:
-                x = block(x, rope, logn, attention_mask, cache, i)
+                x = block(x, rope, logn, attention_mask, cache, i, last_only and i == len(self.h) - 1)
         if cache is not None:
             cache.advance(t)
-        return self.ln_f(x)
+        return self.ln_f(x[:, -1:] if last_only else x)  # checkpointed blocks return every position
 
     def _ntk_alphas(self, positions: torch.Tensor, cache: KVCache | None, start: int) -> Sequence[float]:
         """NTK factors: chosen at prefill from each prompt's length, then kept (official behaviour)."""
@@ -134,9 +136,7 @@ class QWenLMHeadModel(nn.Module):
             if image_features is not None:
                 raise ValueError("give pixel_values or image_features, not both")
             image_features = self.encode_images(pixel_values)
-        hidden = self.transformer(input_ids, image_features, positions, attention_mask, cache)
-        if last_only:
-            hidden = hidden[:, -1:]
+        hidden = self.transformer(input_ids, image_features, positions, attention_mask, cache, last_only)
         if select is not None:
             hidden = hidden[select]
         return self.logits(hidden)
