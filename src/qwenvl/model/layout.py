@@ -28,9 +28,7 @@ LLM_LINEAR_SUFFIXES = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.w1.we
                        ".mlp.c_proj.weight")
 # The ViT's and the adapter's linears see 1024 rows an image at 448 px: oneDNN's GEMM over a packed
 # weight ran them 10-13% faster than addmm in float32 and 5% in bfloat16 (bit-identical in bf16).
-VIT_LINEAR_PREFIXES = ("transformer.visual.transformer.resblocks.", "transformer.visual.attn_pool.kv_proj.")
-VIT_LINEAR_SUFFIXES = (".attn.in_proj.weight", ".attn.out_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight",
-                       "kv_proj.weight")
+VIT_BLOCK_SUFFIXES = (".attn.in_proj.weight", ".attn.out_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight")
 MAX_DECODE_ROWS = 64  # above this, inputs are prefill-sized and the plain GEMM is right
 PROBE_ELEMENTS = 1 << 24  # a taller matrix is timed on its first rows: the ranking holds, loading stays quick
 CACHE_BYTES = 32 << 20  # a matrix this small stays in a CPU's last-level cache when timed alone
@@ -143,7 +141,8 @@ def storage_for(name: str, shape: tuple[int, ...], dtype: torch.dtype) -> str:
     LLM blocks decoded 1.3-1.8× faster than in the forms the warm probe picked (benchmarks/RESULTS.md)."""
     if len(shape) != 2:
         return "row"
-    if name.startswith(VIT_LINEAR_PREFIXES) and name.endswith(VIT_LINEAR_SUFFIXES):
+    vit = name.startswith("transformer.visual.transformer.resblocks.") and name.endswith(VIT_BLOCK_SUFFIXES)
+    if vit or name == "transformer.visual.attn_pool.kv_proj.weight":
         return "packed" if _can_pack(dtype) else "row"
     decoded = name == "lm_head.weight" or (name.startswith("transformer.h.") and name.endswith(LLM_LINEAR_SUFFIXES))
     if not decoded:
