@@ -72,6 +72,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=128, help="held-out documents per task")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--heads", type=int, help="the LLM's attention heads (default: the recipe's)")
+    parser.add_argument("--layers", type=int, help="the LLM's blocks (default: the recipe's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     lm_pretrain.CONTEXT_TASKS = tuple(args.train_tasks)
@@ -80,14 +82,18 @@ def main() -> None:
         tokenizer = QwenTokenizer(build_tokenizer(Path(tmp) / "qwen.tiktoken", RECIPE.n_ranks, *RECIPE.corpus,
                                                   seed=args.seed))
         torch.manual_seed(args.seed)
-        model = QWenLMHeadModel(RECIPE.model(tokenizer.vocab_size, tokenizer.img_start_id))
+        cfg = RECIPE.model(tokenizer.vocab_size, tokenizer.img_start_id)
+        heads, layers = args.heads or cfg.llm.num_attention_heads, args.layers or cfg.llm.num_hidden_layers
+        llm = dataclasses.replace(cfg.llm, num_attention_heads=heads, kv_channels=cfg.llm.hidden_size // heads,
+                                  num_hidden_layers=layers)
+        model = QWenLMHeadModel(dataclasses.replace(cfg, llm=llm))
         init_miniature(model)
         schedule = dataclasses.replace(RECIPE.lm, steps=args.steps,
                                        warmup=max(1, round(RECIPE.lm.warmup * args.steps / RECIPE.lm.steps)))
         began = time.perf_counter()
         summary = lm_pretrain.pretrain_lm(model, tokenizer, schedule, RECIPE.lm_batch, args.seed)
         scores = {task: round(exact_match(model, tokenizer, task, args.n, args.seed), 3) for task in SCORED}
-    print(json.dumps({"train_tasks": args.train_tasks, "steps": args.steps, "threads": args.threads,
+    print(json.dumps({"train_tasks": args.train_tasks, "heads": heads, "layers": layers, "steps": args.steps, "threads": args.threads,
                       "seconds": round(time.perf_counter() - began, 1), "final_loss": summary["final_loss"],
                       "exact_match": scores}, indent=2))
 

@@ -68,6 +68,31 @@ def test_last_only_equals_the_last_position_of_a_full_forward(tok):
             assert all(torch.equal(a, b) for a, b in zip(cache.k, reference.k))
 
 
+def test_select_equals_the_selected_positions_of_a_full_forward(tok):
+    """A loss's forward: the last block computes only the selected positions (a different number in
+    each row, one row none), and logits and every weight's gradient equal a full forward's there."""
+    ids = torch.tensor([tok.encode("the quick brown fox jumps over"), tok.encode("a lazy dog sleeps in the sun")[:6]])
+    t = ids.shape[1]
+    mask = torch.ones(2, 1, t, t, dtype=torch.bool).tril()
+    mask[1, :, 3:, :3] = False  # row 1 packs two examples: 0-2 and 3-5
+    select = torch.zeros(2, t, dtype=torch.bool)
+    select[0, [1, 4, 5]] = True
+    select[1, 2] = True
+    for m, sel in ((None, select), (mask, select), (mask, torch.zeros_like(select))):
+        full_model, part_model = random_model(), random_model()
+        part_model.load_state_dict(full_model.state_dict())
+        full = full_model(ids, attention_mask=m)[sel]
+        part = part_model(ids, attention_mask=m, select=sel)
+        assert part.shape == full.shape == (int(sel.sum()), full_model.cfg.llm.vocab_size)
+        assert torch.allclose(part, full, atol=1e-5)
+        full.square().sum().backward()
+        part.square().sum().backward()
+        for (name, a), b in zip(full_model.named_parameters(), part_model.parameters()):
+            assert (a.grad is None) == (b.grad is None), name
+            if a.grad is not None:
+                assert (a.grad - b.grad).abs().max() <= 1e-5 * max(a.grad.abs().max(), 1.0), name
+
+
 def test_cached_decoding_equals_full_forward_within_seq_length(tok):
     model = random_model()
     ids = torch.tensor([tok.encode("the quick brown fox jumps over the lazy dog")])

@@ -78,8 +78,9 @@ class QWenAttention(nn.Module):
         self.c_attn = Linear(cfg.hidden_size, 3 * proj)
         self.c_proj = Linear(proj, cfg.hidden_size, bias=not cfg.no_bias)
 
-    def forward(self, x, rope, logn, mask, cache: KVCache | None, layer: int, last_only: bool = False):
-        """With `last_only`, every position's k and v reach the cache but only the last one attends."""
+    def forward(self, x, rope, logn, mask, cache: KVCache | None, layer: int, rows: torch.Tensor | None = None):
+        """With `rows` ((B, K) positions), every position's k and v reach the cache but only those rows
+        attend, and the output is theirs alone."""
         b, t, _ = x.shape
         h, d = self.cfg.num_attention_heads, self.cfg.head_dim
         qkv = self.c_attn(x).view(b, t, 3, h, d)
@@ -91,9 +92,15 @@ class QWenAttention(nn.Module):
         if cache is not None:
             k, v = cache.write(layer, k, v)
         drop = self.cfg.attn_dropout_prob if self.training else 0.0
-        if last_only:
-            q, t = q[:, :, -1:], 1
-            mask = None if mask is None else mask[..., -1:, :]  # without one, the last query sees every key
+        if rows is not None:
+            at = rows[:, None, :, None]  # (B, 1, K, 1)
+            q = q.gather(2, at.expand(b, h, -1, d))
+            if mask is None:  # causal: a row at position p (after the cache's earlier keys) sees keys up to it
+                keys = k.shape[2]
+                mask = at + (keys - t) >= torch.arange(keys, device=x.device)
+            else:
+                mask = mask.expand(b, -1, -1, -1).gather(2, at.expand(-1, mask.shape[1], -1, mask.shape[-1]))
+            t = rows.shape[1]
         if mask is None:  # plain causal over exactly these tokens, or one new token over all cached
             out = attention(q, k, v, causal=t > 1, dropout=drop)
         else:
@@ -121,7 +128,9 @@ class QWenBlock(nn.Module):
         self.ln_2 = RMSNorm(cfg.hidden_size, cfg.layer_norm_epsilon)
         self.mlp = QWenMLP(cfg)
 
-    def forward(self, x, rope, logn, mask, cache, layer, last_only: bool = False):
-        """With `last_only`, the output is the last position's alone (the last block of a prefill)."""
-        x = (x[:, -1:] if last_only else x) + self.attn(self.ln_1(x), rope, logn, mask, cache, layer, last_only)
+    def forward(self, x, rope, logn, mask, cache, layer, rows: torch.Tensor | None = None):
+        """With `rows` ((B, K) positions), the output is those positions' alone: the last block needs
+        no more for a prefill (the last position) or a loss (the supervised ones)."""
+        residual = x if rows is None else x.gather(1, rows[..., None].expand(-1, -1, x.shape[-1]))
+        x = residual + self.attn(self.ln_1(x), rope, logn, mask, cache, layer, rows)
         return x + self.mlp(self.ln_2(x))

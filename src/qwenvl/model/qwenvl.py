@@ -31,6 +31,17 @@ def image_positions(input_ids: torch.Tensor, start_id: int, n_queries: int) -> t
     return inside
 
 
+def output_rows(select: torch.Tensor, b: int, t: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, kept) for a bool (B, T) `select`: (B, K) the selected positions of each row in order,
+    padded with other positions up to the longest row's count K, and (B, K) which of them are real."""
+    if select.shape != (b, t):
+        raise ValueError(f"select has shape {tuple(select.shape)}, the ids ({b}, {t})")
+    counts = select.sum(1)
+    k = max(int(counts.max()), 1) if b else 1
+    rows = torch.sort((~select).to(torch.uint8), dim=1, stable=True).indices[:, :k].to(device)
+    return rows, torch.arange(k, device=device) < counts[:, None].to(device)
+
+
 class QWenModel(nn.Module):
     def __init__(self, cfg: QwenVLConfig):
         super().__init__()
@@ -68,9 +79,12 @@ class QWenModel(nn.Module):
         attention_mask: torch.Tensor | None = None,
         cache: KVCache | None = None,
         last_only: bool = False,
+        select: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Hidden states (B, T, hidden) after `ln_f`; (B, 1, hidden) with `last_only`, whose last block
-        then runs its attention output and MLP for the last position alone (a prefill needs no more).
+        """Hidden states (B, T, hidden) after `ln_f`. The last block computes its attention output and
+        MLP only for the positions asked for: with `last_only` the last one, giving (B, 1, hidden) (a
+        prefill needs no more); with a bool (B, T) `select` the True ones, giving (N, hidden) in
+        row-major order (a loss needs no more). Every position's k and v still reach the cache.
 
         positions: (B, T) rotary positions, default counting on from the cache.
         attention_mask: bool (B, 1, T, keys) with True = may attend; None = causal, unpadded.
@@ -84,15 +98,21 @@ class QWenModel(nn.Module):
         alphas = self._ntk_alphas(positions, cache, start)
         rope = rotary_tables(positions, llm.rotary_dim, llm.rotary_emb_base, alphas)
         logn = logn_scale(positions, llm.seq_length) if llm.use_logn_attn and not self.training else None
+        rows, kept = output_rows(select, b, t, input_ids.device) if select is not None else (None, None)
+        if last_only:
+            rows = torch.full((b, 1), t - 1, device=input_ids.device)
         for i, block in enumerate(self.h):
+            last = rows if i == len(self.h) - 1 else None
             if self.gradient_checkpointing and self.training:
-                x = torch.utils.checkpoint.checkpoint(block, x, rope, logn, attention_mask, None, i,
+                x = torch.utils.checkpoint.checkpoint(block, x, rope, logn, attention_mask, None, i, last,
                                                       use_reentrant=False)
             else:
-                x = block(x, rope, logn, attention_mask, cache, i, last_only and i == len(self.h) - 1)
+                x = block(x, rope, logn, attention_mask, cache, i, last)
         if cache is not None:
             cache.advance(t)
-        return self.ln_f(x[:, -1:] if last_only else x)  # checkpointed blocks return every position
+        x = self.ln_f(x)
+        return x if kept is None else x[kept]
+
 
     def _ntk_alphas(self, positions: torch.Tensor, cache: KVCache | None, start: int) -> Sequence[float]:
         """NTK factors: chosen at prefill from each prompt's length, then kept (official behaviour)."""
@@ -136,10 +156,8 @@ class QWenLMHeadModel(nn.Module):
             if image_features is not None:
                 raise ValueError("give pixel_values or image_features, not both")
             image_features = self.encode_images(pixel_values)
-        hidden = self.transformer(input_ids, image_features, positions, attention_mask, cache, last_only)
-        if select is not None:
-            hidden = hidden[select]
-        return self.logits(hidden)
+        return self.logits(self.transformer(input_ids, image_features, positions, attention_mask, cache, last_only,
+                                            select))
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """`lm_head(hidden)`; decoding streams the whole (vocab, hidden) matrix per step, so a few rows

@@ -61,9 +61,9 @@ def lm_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
 
 def text_loss(model: nn.Module, batch: Batch, features: torch.Tensor | None) -> torch.Tensor:
     """`lm_loss` with the pictures' features already computed."""
-    hidden = model.transformer(batch.input_ids, features, batch.positions, batch.attention_mask)
     keep = batch.targets != IGNORE
-    logits = model.lm_head(hidden[keep]).float()
+    hidden = model.transformer(batch.input_ids, features, batch.positions, batch.attention_mask, select=keep)
+    logits = model.lm_head(hidden).float()
     return F.cross_entropy(logits, batch.targets[keep])
 
 
