@@ -5,10 +5,11 @@ kernel streams the weights, and which kernel streams best depends on the process
 (benchmarks/RESULTS.md). On the 2-core AMD EPYC machines MKL's fp32 GEMV over a column-major
 matrix streamed ~2× faster than over a row-major one, and oneDNN's bf16 GEMM over a weight packed
 in its own blocked layout ran 1.7× faster than any strided bf16 form; on the 2-core Intel Xeon ones
-bf16 `W @ xᵀ` over 16 columns streams ~3× faster than any one-row form. So each (shape, dtype) is
-timed once per process in every form on a probe matrix, the loader stores the weight in the
-storage whose form wins ("row", "column" or "packed"), and `linear` runs the fastest form for the
-storage it finds. The vision tower's linears, which see 1024 rows an image, are packed too: at
+bf16 `W @ xᵀ` over 16 columns streamed ~3× faster than any one-row form until oneDNN's packed GEMM
+was tried there, which streamed the `lm_head` fastest cold in both dtypes. So where oneDNN packs the
+dtype, the loader packs every decoding matrix; elsewhere each (shape, dtype) is timed once per
+process in every form on a probe matrix and the weight stored as the winner needs ("row" or
+"column"); `linear` runs the fastest form for the storage it finds. The vision tower's linears, which see 1024 rows an image, are packed too: at
 their shapes oneDNN's GEMM over a packed weight beat `addmm`. Parameters keep their official
 shapes and names; a packed one is an opaque oneDNN tensor that `Linear` writes out dense, so state
 dicts and checkpoints are as before; with gradients on it is unpacked per call, which is correct
@@ -31,7 +32,6 @@ LLM_LINEAR_SUFFIXES = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.w1.we
 VIT_BLOCK_SUFFIXES = (".attn.in_proj.weight", ".attn.out_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight")
 MAX_DECODE_ROWS = 64  # above this, inputs are prefill-sized and the plain GEMM is right
 PROBE_ELEMENTS = 1 << 24  # a taller matrix is timed on its first rows: the ranking holds, loading stays quick
-CACHE_BYTES = 32 << 20  # a matrix this small stays in a CPU's last-level cache when timed alone
 SMALL_BATCH = 4  # up to this many rows, the form is the one timed for a single row
 # Forms whose result for a row depends on how many rows come with it (MKL's GEMV for one row, its
 # GEMM for more sum in different orders; on an AVX2-only CPU the GEMM over 2 columns and over 3-4
@@ -136,9 +136,11 @@ def fastest_form(shape: tuple[int, int], dtype: torch.dtype, rows: int, storage:
 
 def storage_for(name: str, shape: tuple[int, ...], dtype: torch.dtype) -> str:
     """How a CPU inference parameter is best stored ("row", "column" or "packed"); the loader obeys.
-    A matrix that fits in cache cannot be timed as decoding meets it (cold, after the rest of the
-    model streamed through), and timed warm it ranked the forms wrongly: packed, the 188M benchmark's
-    LLM blocks decoded 1.3-1.8× faster than in the forms the warm probe picked (benchmarks/RESULTS.md)."""
+    Every decoding matrix is packed where oneDNN packs the dtype: a matrix cannot be timed as decoding
+    meets it (cold, after the rest of the model streamed through), and timed warm the forms ranked
+    wrongly. Packed, the 188M benchmark's LLM blocks decoded 1.3-1.8× faster than in the forms the warm
+    probe picked, and its `lm_head` 1.1-1.6× faster at 1 and 8 rows in fp32 (benchmarks/RESULTS.md).
+    Without packing, the probe's fastest form decides."""
     if len(shape) != 2:
         return "row"
     vit = name.startswith("transformer.visual.transformer.resblocks.") and name.endswith(VIT_BLOCK_SUFFIXES)
@@ -147,7 +149,7 @@ def storage_for(name: str, shape: tuple[int, ...], dtype: torch.dtype) -> str:
     decoded = name == "lm_head.weight" or (name.startswith("transformer.h.") and name.endswith(LLM_LINEAR_SUFFIXES))
     if not decoded:
         return "row"
-    if _can_pack(dtype) and shape[0] * shape[1] * dtype.itemsize < CACHE_BYTES:
+    if _can_pack(dtype):
         return "packed"
     return FORMS[fastest_form(tuple(shape), dtype, 1)][0]
 
