@@ -96,3 +96,14 @@ def test_bfloat16_explicit_is_close_to_the_fused_kernel():
     fused = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True)
     assert torch.allclose(attn.explicit(q, k, v, causal=True).float(), fused, atol=3e-2, rtol=3e-2)
     assert isinstance(attn.explicit_is_faster(torch.bfloat16), bool)
+
+
+def test_the_first_bfloat16_call_may_come_inside_activation_checkpointing():
+    """The form's probe runs forward and backward on its own tensors; inside a checkpointed forward those
+    must not count among the saved tensors, or the recomputation (without the probe) is refused."""
+    from torch.utils.checkpoint import checkpoint
+    attn.explicit_is_faster.cache_clear()  # the probe runs at this first call, as in a fresh process
+    q, k, v = (t.to(torch.bfloat16).requires_grad_() for t in _qkv(8, 8))
+    out = checkpoint(lambda q, k, v: attn.attention(q, k, v, causal=True), q, k, v, use_reentrant=False)
+    out.float().sum().backward()
+    assert q.grad is not None and torch.isfinite(q.grad.float()).all()
