@@ -9,7 +9,8 @@ bf16 `W @ xᵀ` over 16 columns streamed ~3× faster than any one-row form until
 was tried there, which streamed the `lm_head` fastest cold in both dtypes. So where oneDNN packs the
 dtype, the loader packs every decoding matrix; elsewhere each (shape, dtype) is timed once per
 process in every form on a probe matrix and the weight stored as the winner needs ("row" or
-"column"); `linear` runs the fastest form for the storage it finds. The vision tower's linears, which see 1024 rows an image, are packed too: at
+"column"); `linear` runs the fastest form for the storage it finds. The vision tower's linears,
+which see 1024 rows an image, are packed too: at
 their shapes oneDNN's GEMM over a packed weight beat `addmm`. Parameters keep their official
 shapes and names; a packed one is an opaque oneDNN tensor that `Linear` writes out dense, so state
 dicts and checkpoints are as before; with gradients on it is unpacked per call, which is correct
