@@ -22,6 +22,7 @@ from .clip_pretrain import pretrain_clip
 from .data import GroupStream
 from .lm_pretrain import pretrain_lm
 from .dense import PatchSupervised, patch_head, supervised_lm_loss
+from .lookup import with_lookup
 from .loop import lm_loss, train
 from .sizes import init_miniature
 from .stages import RECIPE, Recipe, Stage
@@ -63,8 +64,16 @@ def run_stage(model: QWenLMHeadModel, stage: Stage, tokenizer: QwenTokenizer, fa
     stream = GroupStream(tokenizer, stage.mix, stage.fmt, stage.image_size, stage.batch_size, seed, stage.name,
                          patch_grid=grid, pool=stage.pool)
     trained, loss_fn = (PatchSupervised(model, head, stage.patch_loss), supervised_lm_loss) if grid else (model, lm_loss)
-    return train(trained, stream, stage.schedule.scaled(factor), stage.name, out / "logs", loss_fn=loss_fn,
-                 vit_layers=model.cfg.vision.layers, progress=progress)
+    lookup = None
+    if stage.lookup:
+        loss_fn, lookup = with_lookup(loss_fn, model, tokenizer, stage.image_size // model.cfg.vision.patch_size,
+                                      stage.lookup, *stage.lookup_head)
+    try:
+        return train(trained, stream, stage.schedule.scaled(factor), stage.name, out / "logs", loss_fn=loss_fn,
+                     vit_layers=model.cfg.vision.layers, progress=progress)
+    finally:
+        if lookup is not None:
+            lookup.close()
 
 
 def run_recipe(out_dir: str | Path, minutes: float = REFERENCE_MINUTES, seed: int = 0, progress: bool = True,

@@ -48,6 +48,8 @@ class Stage:
     batch_size: int
     patch_loss: float = 0.0  # weight of the `dense` patch loss beside the LM loss (0: none)
     pool: int = 4  # batches drawn at once and batched by length (`data.GroupStream`)
+    lookup: float = 0.0  # weight of the lookup supervision beside the LM loss (`recipe.lookup`; 0: none)
+    lookup_head: tuple[int, int] = (2, 0)  # (block, head) it supervises
 
 
 STAGES = (
@@ -56,10 +58,11 @@ STAGES = (
           Schedule(steps=260, lr=1e-3, warmup=26, min_lr=1e-4, vision_lr_scale=0.1), batch_size=16, patch_loss=1.0),
     Stage("stage2", ("vit", "adapter", "llm"), HIGH_RES, "pretrain",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(6, 10), text_rows=0.03),
-          Schedule(steps=1430, lr=3e-4, warmup=78, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0),
+          Schedule(steps=1430, lr=3e-4, warmup=78, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0,
+          lookup=1.0),
     Stage("stage3", ("adapter", "llm"), HIGH_RES, "chat",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(4, 8)),
-          Schedule(steps=806, lr=3e-4, warmup=39, min_lr=3e-5), batch_size=8),
+          Schedule(steps=806, lr=3e-4, warmup=39, min_lr=3e-5), batch_size=8, lookup=1.0),
 )
 
 

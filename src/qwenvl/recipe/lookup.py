@@ -1,0 +1,110 @@
+"""Lookup supervision: one LLM head is told where the object a box names is in the picture.
+
+The small LLM learns to find the object a question names among a picture's 256 image tokens only
+after a plateau of hundreds of steps, and steps are what an hour on two cores lacks (measured:
+benchmarks/RESULTS.md). A synthetic world knows the answer to that search: every box written in a
+supervised answer names the patches it covers. So at each position that predicts a box's
+characters, one head of one block is trained to put its attention on the image tokens of those
+patches (-log of the attention mass there), beside the LM loss. Nothing in the model changes; the
+head is free to do anything else wherever no box is written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..model.language import apply_rotary
+from ..training.samples import IGNORE
+
+BOX = re.compile(r"\((\d+),(\d+)\),\((\d+),(\d+)\)")
+
+Plan = list[list[tuple[list[int], list[int]]]]  # per row: (query positions, key positions) per box
+
+
+def box_lookups(tokenizer, ids: list[int], targets: list[int], grid: int) -> list[tuple[list[int], list[int]]]:
+    """(query positions, key positions) for each box of a row that is predicted (its `<box>` has a
+    target): the positions from `<box>` to the last one before `</box>`, and the image tokens of the
+    patches whose centres lie in the box, in the latest picture before it. Patches are in row-major
+    order on a `grid`×`grid` ViT, one image token each (the adapter's queries sit on the same grid)."""
+    starts = [k + 1 for k, t in enumerate(ids) if t == tokenizer.img_start_id]
+    out = []
+    for k, t in enumerate(ids):
+        if t != tokenizer.box_start_id or targets[k] == IGNORE or tokenizer.box_end_id not in ids[k:]:
+            continue
+        end = ids.index(tokenizer.box_end_id, k)
+        found = BOX.fullmatch(tokenizer.decode(ids[k + 1:end]))
+        span = [s for s in starts if s < k]
+        if not found or not span:
+            continue
+        x1, y1, x2, y2 = (int(v) for v in found.groups())
+        keys = [span[-1] + r * grid + c for r in range(grid) for c in range(grid)
+                if x1 <= (c + 0.5) * 1000 / grid < x2 and y1 <= (r + 0.5) * 1000 / grid < y2]
+        if keys:
+            out.append((list(range(k, end)), keys))
+    return out
+
+
+def batch_lookups(tokenizer, input_ids: torch.Tensor, targets: torch.Tensor, grid: int) -> Plan:
+    return [box_lookups(tokenizer, ids, tg, grid) for ids, tg in zip(input_ids.tolist(), targets.tolist())]
+
+
+class HeadLookup:
+    """Keeps what one block's attention receives in a forward pass, to score one head's attention.
+
+    A forward pre-hook, so the model's code is untouched; `close()` removes it.
+    """
+
+    def __init__(self, model: nn.Module, layer: int, head: int):
+        self.attn, self.head = model.transformer.h[layer].attn, head
+        if not 0 <= head < self.attn.cfg.num_attention_heads:
+            raise ValueError(f"head {head} out of range: the LLM has {self.attn.cfg.num_attention_heads}")
+        self.inputs = None
+        self.handle = self.attn.register_forward_pre_hook(self._keep)
+
+    def _keep(self, module, args) -> None:
+        self.inputs = args  # (x, rope, logn, mask, cache, layer, rows)
+
+    def close(self) -> None:
+        self.handle.remove()
+
+    def loss(self, plan: Plan) -> torch.Tensor:
+        """Mean over the planned queries of -log(the head's attention mass on their keys), float32;
+        0 when the plan is empty. Call after the forward pass that `plan` describes."""
+        x, rope, _, mask = self.inputs[:4]
+        if not any(plan):
+            return x.new_zeros((), dtype=torch.float32)
+        if mask is None:
+            raise ValueError("lookup supervision needs the batch's attention mask (a packed training batch)")
+        b, t, _ = x.shape
+        h, d = self.attn.cfg.num_attention_heads, self.attn.cfg.head_dim
+        rows = torch.cat([torch.arange(d) + self.head * d, torch.arange(d) + (h + self.head) * d])  # its q and k
+        qk = F.linear(x, self.attn.c_attn.weight[rows], self.attn.c_attn.bias[rows]).view(b, t, 2, 1, d)
+        q, k = apply_rotary(qk, *rope).squeeze(3).unbind(2)  # (B, T, D), rotated as the block rotates them
+        terms = []
+        for row, lookups in enumerate(plan):
+            for queries, keys in lookups:
+                scores = (q[row, queries].float() @ k[row].float().T) * d ** -0.5  # (Q, T)
+                scores = scores.masked_fill(~mask[row, 0, queries], float("-inf"))
+                terms.append(-torch.logsumexp(scores.log_softmax(-1)[:, keys], -1).mean())
+        return torch.stack(terms).mean()
+
+
+def with_lookup(loss_fn: Callable, model: nn.Module, tokenizer, grid: int, weight: float, layer: int,
+                head: int) -> tuple[Callable, HeadLookup]:
+    """`loss_fn` (over a batch, or a `(batch, patch labels)` pair) plus `weight` × the lookup loss of
+    `head` in block `layer`, planned from each batch's boxes; close the returned `HeadLookup` after."""
+    lookup = HeadLookup(model, layer, head)
+
+    def loss(trained: nn.Module, item) -> torch.Tensor:
+        batch = item[0] if isinstance(item, tuple) else item
+        value = loss_fn(trained, item)
+        if batch.pixels is None:
+            return value
+        return value + weight * lookup.loss(batch_lookups(tokenizer, batch.input_ids, batch.targets, grid))
+
+    return loss, lookup

@@ -1,0 +1,102 @@
+"""Lookup supervision: the right queries and keys, and the very attention the block computes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import qwenvl.model.language as language
+from qwenvl.interface.tokenizer import QwenTokenizer
+from qwenvl.model import QWenLMHeadModel
+from qwenvl.recipe.data import GroupStream, Mix
+from qwenvl.recipe.lookup import HeadLookup, batch_lookups, box_lookups
+from qwenvl.training.samples import IGNORE
+from qwenvl_testing import CHECKPOINT
+from recipe_testing import tiny_config
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return QwenTokenizer.from_pretrained(CHECKPOINT)
+
+
+def row(tokenizer, answer: str, supervised: bool = True) -> tuple[list[int], list[int]]:
+    ids = tokenizer.encode("Picture 1:<img>a.png</img>\nFind it") + tokenizer.encode(answer)
+    head = len(ids) - len(tokenizer.encode(answer))
+    return ids, [IGNORE] * head + (ids[head:] if supervised else [IGNORE] * (len(ids) - head))
+
+
+def test_a_box_looks_up_the_patches_it_covers(tokenizer):
+    ids, targets = row(tokenizer, "<ref>it</ref><box>(0,500),(250,999)</box>")
+    [(queries, keys)] = box_lookups(tokenizer, ids, targets, grid=4)
+    span = ids.index(tokenizer.img_start_id) + 1
+    assert ids[queries[0]] == tokenizer.box_start_id and ids[queries[-1] + 1] == tokenizer.box_end_id
+    # x in [0, 250) holds column 0 only (centres at 125, 375, ...); y in [500, 999) rows 2 and 3
+    assert keys == [span + 2 * 4, span + 3 * 4]
+
+
+def test_unsupervised_or_malformed_boxes_and_text_rows_plan_nothing(tokenizer):
+    assert box_lookups(tokenizer, *row(tokenizer, "<box>(0,0),(999,999)</box>", supervised=False), grid=4) == []
+    assert box_lookups(tokenizer, *row(tokenizer, "<box>(0,0)</box>"), grid=4) == []
+    ids = tokenizer.encode("<box>(0,0),(999,999)</box>")
+    assert box_lookups(tokenizer, ids, ids, grid=4) == []  # no picture before it
+
+
+def test_the_loss_is_the_blocks_own_attention_on_the_keys(tokenizer, monkeypatch):
+    """-log of the attention mass that the block itself puts on the planned keys, head by head."""
+    torch.manual_seed(0)
+    model = QWenLMHeadModel(tiny_config(tokenizer.vocab_size, tokenizer.img_start_id)).train()
+    stream = GroupStream(tokenizer, Mix({"scene": 1.0}, {"grounding": 1.0}, turns=(2, 3)), "chat", 56, 2, 0, "t")
+    batch = next(stream)
+    grid = 56 // 14
+    plan = batch_lookups(tokenizer, batch.input_ids, batch.targets, grid)
+    assert all(plan)
+    seen = []
+
+    def explicit(q, k, v, mask=None, causal=False, dropout=0.0):
+        scores = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
+        seen.append(scores.masked_fill(~mask, float("-inf")).softmax(-1))
+        return seen[-1] @ v
+
+    monkeypatch.setattr(language, "attention", explicit)
+    for head in range(model.cfg.llm.num_attention_heads):
+        lookup = HeadLookup(model, 0, head)
+        seen.clear()
+        model.transformer(batch.input_ids, model.encode_images(batch.pixels), batch.positions, batch.attention_mask)
+        probs = seen[0][:, head]
+        expected = torch.stack([-probs[r, queries][:, keys].sum(-1).log().mean()
+                                for r, lookups in enumerate(plan) for queries, keys in lookups]).mean()
+        loss = lookup.loss(plan)
+        lookup.close()
+        torch.testing.assert_close(loss, expected.float(), rtol=1e-4, atol=1e-5)
+        loss.backward()
+        assert model.transformer.h[0].attn.c_attn.weight.grad.abs().sum() > 0
+        assert model.transformer.visual.attn_pool.query.grad is not None
+        model.zero_grad()
+
+
+def test_a_head_the_block_does_not_have_is_refused():
+    model = QWenLMHeadModel(tiny_config(128, 100))
+    with pytest.raises(ValueError, match="head 2 out of range"):
+        HeadLookup(model, 0, 2)
+
+
+def test_a_stage_with_lookup_trains_through_it_and_leaves_no_hook(tokenizer, tmp_path, monkeypatch):
+    import qwenvl.recipe.lookup as lookup
+    from qwenvl.recipe.dense import patch_head
+    from qwenvl.recipe.loop import Schedule
+    from qwenvl.recipe.run import run_stage
+    from qwenvl.recipe.stages import Stage
+
+    planned = []
+    real = lookup.batch_lookups
+    monkeypatch.setattr(lookup, "batch_lookups", lambda *a: planned.append(real(*a)) or planned[-1])
+    torch.manual_seed(0)
+    model = QWenLMHeadModel(tiny_config(tokenizer.vocab_size, tokenizer.img_start_id))
+    for patch_loss, fmt in ((1.0, "pretrain"), (0.0, "chat")):
+        stage = Stage("s", ("adapter", "llm"), 56, fmt, Mix({"scene": 1.0}, {"grounding": 1.0}, turns=(1, 2)),
+                      Schedule(2, 1e-3, 1), 2, patch_loss=patch_loss, lookup=1.0, lookup_head=(0, 1))
+        summary = run_stage(model, stage, tokenizer, 1.0, 0, tmp_path, False, patch_head(model.cfg.vision.width))
+        assert summary["steps"] == 2 and summary["final_loss"] > 0
+    assert len(planned) == 4 and all(any(p) for p in planned)
+    assert not model.transformer.h[0].attn._forward_pre_hooks
