@@ -28,8 +28,9 @@ TINY = Recipe(
                                                                  {"ocr": 1.0}), Schedule(2, 1e-3, 1), 2, patch_loss=1.0),
         Stage("stage2", ("vit", "adapter", "llm"), 56, "pretrain",
               Mix({"scene": 1.0, "text": 1.0, "multi": 1.0}, SCENES, TEXTS, (1, 3), 0.2), Schedule(3, 1e-3, 1), 2,
-              patch_loss=1.0),
+              patch_loss=1.0, lookup=1.0, lookup_head=(0, 1)),
         Stage("stage3", ("adapter", "llm"), 56, "chat", Mix({"scene": 1.0, "text": 1.0, "multi": 1.0}, SCENES, TEXTS,
-                                                            (1, 3)), Schedule(2, 1e-3, 1), 2),
+                                                            (1, 3)), Schedule(2, 1e-3, 1), 2, lookup=1.0,
+              lookup_head=(0, 1)),
     ),
 )
