@@ -46,10 +46,10 @@ def _cpu_flags() -> set[str]:
 def test_a_cpu_with_amx_trains_in_bf16_by_a_wide_margin():
     """On AMX, bf16 multiplies a training-sized product several times faster than float32. A probe
     too small to show it (128x256 by 256x256: call overhead, 75 against 81 us) sat at the verdict's
-    edge, so a busy moment sent the recipe to float32 at 2.4x the step time. The margin must be wide
-    enough that load on the machine cannot flip it."""
+    edge, so a busy moment sent the recipe to float32 at 1.6x the step time. The margin must stay clear
+    of the verdict's 0.9 under load: 0.28 measured alone, 0.66 with four busy threads on two cores."""
     times = precision._times()
-    assert times[torch.bfloat16] < 0.5 * times[torch.float32], times
+    assert times[torch.bfloat16] < 0.8 * times[torch.float32], times
     precision.bf16_is_fast.cache_clear()
     try:
         assert precision.bf16_is_fast("cpu")
