@@ -75,10 +75,20 @@ def test_the_loss_is_the_blocks_own_attention_on_the_keys(tokenizer, monkeypatch
         model.zero_grad()
 
 
-def test_a_head_the_block_does_not_have_is_refused():
+def test_a_block_or_head_the_llm_does_not_have_is_refused():
     model = QWenLMHeadModel(tiny_config(128, 100))
-    with pytest.raises(ValueError, match="head 2 out of range"):
-        HeadLookup(model, 0, 2)
+    for layer, head in ((0, 2), (1, 0), (-1, 0)):
+        with pytest.raises(ValueError, match=f"block {layer}, head {head} out of range: the LLM has 1 blocks of 2"):
+            HeadLookup(model, layer, head)
+
+
+def test_a_batch_without_an_attention_mask_is_refused(tokenizer):
+    model = QWenLMHeadModel(tiny_config(tokenizer.vocab_size, tokenizer.img_start_id))
+    lookup = HeadLookup(model, 0, 0)
+    ids = torch.tensor([tokenizer.encode("hello there")])
+    model.transformer(ids, None, torch.arange(ids.shape[1])[None], None)
+    with pytest.raises(ValueError, match="needs the batch's attention mask"):
+        lookup.loss([[([1], [0])]])
 
 
 def test_a_stage_with_lookup_trains_through_it_and_leaves_no_hook(tokenizer, tmp_path, monkeypatch):

@@ -11,17 +11,15 @@ head is free to do anything else wherever no box is written.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..interface.grounding import Box, parse_grounding
 from ..model.language import apply_rotary
 from ..training.samples import IGNORE
-
-BOX = re.compile(r"\((\d+),(\d+)\),\((\d+),(\d+)\)")
 
 Plan = list[list[tuple[list[int], list[int]]]]  # per row: (query positions, key positions) per box
 
@@ -37,11 +35,11 @@ def box_lookups(tokenizer, ids: list[int], targets: list[int], grid: int) -> lis
         if t != tokenizer.box_start_id or targets[k] == IGNORE or tokenizer.box_end_id not in ids[k:]:
             continue
         end = ids.index(tokenizer.box_end_id, k)
-        found = BOX.fullmatch(tokenizer.decode(ids[k + 1:end]))
+        found = parse_grounding(tokenizer.decode(ids[k:end + 1]))
         span = [s for s in starts if s < k]
-        if not found or not span:
+        if len(found) != 1 or not isinstance(found[0], Box) or not span:
             continue
-        x1, y1, x2, y2 = (int(v) for v in found.groups())
+        x1, y1, x2, y2 = found[0].x1, found[0].y1, found[0].x2, found[0].y2
         keys = [span[-1] + r * grid + c for r in range(grid) for c in range(grid)
                 if x1 <= (c + 0.5) * 1000 / grid < x2 and y1 <= (r + 0.5) * 1000 / grid < y2]
         if keys:
@@ -60,9 +58,10 @@ class HeadLookup:
     """
 
     def __init__(self, model: nn.Module, layer: int, head: int):
+        blocks, heads = len(model.transformer.h), model.cfg.llm.num_attention_heads
+        if not (0 <= layer < blocks and 0 <= head < heads):
+            raise ValueError(f"block {layer}, head {head} out of range: the LLM has {blocks} blocks of {heads} heads")
         self.attn, self.head = model.transformer.h[layer].attn, head
-        if not 0 <= head < self.attn.cfg.num_attention_heads:
-            raise ValueError(f"head {head} out of range: the LLM has {self.attn.cfg.num_attention_heads}")
         self.inputs = None
         self.handle = self.attn.register_forward_pre_hook(self._keep)
 
