@@ -29,7 +29,7 @@ from qwenvl.model import QWenLMHeadModel
 from qwenvl.interface.tokenizer import QwenTokenizer
 from qwenvl.recipe.data import GroupStream, Mix
 from qwenvl.recipe.evaluate import EVAL_SEED
-from qwenvl.recipe.lookup import HeadLookup, batch_lookups
+from qwenvl.recipe.lookup import HeadLookup
 from qwenvl.recipe.loop import Schedule, lm_loss
 from qwenvl.recipe.run import side_files
 from qwenvl.synthetic import write_dataset
@@ -82,13 +82,13 @@ def main() -> None:
     optimizer = build_optimizer(model, schedule.optim(), model.cfg.vision.layers)
     scheduler = build_scheduler(optimizer, schedule.optim())
     stream = GroupStream(tokenizer, Mix({"scene": 1.0}, {"grounding": 1.0}, turns=(3, 5)), "chat", 224, args.batch,
-                         args.seed, "lookup-probe", pool=4)
+                         args.seed, "lookup-probe", pool=4, lookup_grid=grid)
     probe = HeadLookup(model, args.layer, args.head)
     model.train()
     began, log = time.perf_counter(), []
     for step in range(1, args.steps + 1):
-        batch = next(stream)
-        plan = batch_lookups(tokenizer, batch.input_ids, batch.targets, grid)
+        item = next(stream)
+        batch, plan = item.batch, item.lookups
         with autocast("cpu"):
             lm = lm_loss(model, batch)
             aux = probe.loss(plan)

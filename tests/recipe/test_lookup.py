@@ -8,8 +8,8 @@ import torch
 import qwenvl.model.language as language
 from qwenvl.interface.tokenizer import QwenTokenizer
 from qwenvl.model import QWenLMHeadModel
-from qwenvl.recipe.data import GroupStream, Mix
-from qwenvl.recipe.lookup import HeadLookup, batch_lookups, box_lookups
+from qwenvl.recipe.data import GroupStream, Mix, answer_spans, chat_sample, make_group, pretrain_sample
+from qwenvl.recipe.lookup import HeadLookup, box_lookups, focus_lookups, patches_in
 from qwenvl.training.samples import IGNORE
 from qwenvl_testing import CHECKPOINT
 from recipe_testing import tiny_config
@@ -33,6 +33,8 @@ def test_a_box_looks_up_the_patches_it_covers(tokenizer):
     assert ids[queries[0]] == tokenizer.box_start_id and ids[queries[-1] + 1] == tokenizer.box_end_id
     # x in [0, 250) holds column 0 only (centres at 125, 375, ...); y in [500, 999) rows 2 and 3
     assert keys == [span + 2 * 4, span + 3 * 4]
+    # a box that holds no patch centre looks up the patch holding its own centre, (687, 812)
+    assert patches_in((625, 750, 750, 875), 4) == [3 * 4 + 2]
 
 
 def test_unsupervised_or_malformed_boxes_and_text_rows_plan_nothing(tokenizer):
@@ -42,15 +44,38 @@ def test_unsupervised_or_malformed_boxes_and_text_rows_plan_nothing(tokenizer):
     assert box_lookups(tokenizer, ids, ids, grid=4) == []  # no picture before it
 
 
+def test_answers_without_a_box_look_up_the_object_they_are_read_from(tokenizer):
+    mix = Mix({"scene": 1.0}, {"vqa_colour": 1.0, "vqa_shape": 1.0, "vqa_yesno": 1.0, "caption": 1.0}, turns=(3, 5))
+    for fmt, build in (("pretrain", pretrain_sample), ("chat", chat_sample)):
+        found = 0
+        for seed in range(6):
+            group = make_group("scene", seed, mix)
+            sample = build(tokenizer, group)
+            spans = answer_spans(tokenizer, group, fmt)
+            for (start, end), (_, answer) in zip(spans, group.turns):
+                assert sample.input_ids[start:end] == tokenizer.encode(answer, "all")
+            lookups = focus_lookups(tokenizer, sample.input_ids, spans, group.focus, grid=4)
+            img = sample.input_ids.index(tokenizer.img_start_id) + 1
+            asked = [(span, focus) for span, focus in zip(spans, group.focus) if focus]
+            assert len(lookups) == len(asked)  # a caption names no object, so it looks nothing up
+            for (queries, keys), ((start, end), focus) in zip(lookups, asked):
+                assert queries == list(range(start - 1, end - 1))  # the positions predicting the answer
+                assert keys == sorted({img + p for _, box in focus for p in patches_in(box, 4)})
+                found += 1
+        assert found
+
+
 def test_the_loss_is_the_blocks_own_attention_on_the_keys(tokenizer, monkeypatch):
     """-log of the attention mass that the block itself puts on the planned keys, head by head."""
     torch.manual_seed(0)
     model = QWenLMHeadModel(tiny_config(tokenizer.vocab_size, tokenizer.img_start_id)).train()
-    stream = GroupStream(tokenizer, Mix({"scene": 1.0}, {"grounding": 1.0}, turns=(2, 3)), "chat", 56, 2, 0, "t")
-    batch = next(stream)
     grid = 56 // 14
-    plan = batch_lookups(tokenizer, batch.input_ids, batch.targets, grid)
-    assert all(plan)
+    stream = GroupStream(tokenizer, Mix({"scene": 1.0}, {"grounding": 1.0, "vqa_colour": 1.0}, turns=(2, 4)), "chat",
+                         56, 2, 0, "t", lookup_grid=grid)
+    item = next(stream)
+    batch, plan = item.batch, item.lookups
+    assert all(plan) and item.patch_labels is None
+    assert {len(queries) > 3 for lookups in plan for queries, _ in lookups} == {True, False}  # boxes, words
     seen = []
 
     def explicit(q, k, v, mask=None, causal=False, dropout=0.0):
@@ -99,8 +124,8 @@ def test_a_stage_with_lookup_trains_through_it_and_leaves_no_hook(tokenizer, tmp
     from qwenvl.recipe.stages import Stage
 
     planned = []
-    real = lookup.batch_lookups
-    monkeypatch.setattr(lookup, "batch_lookups", lambda *a: planned.append(real(*a)) or planned[-1])
+    real = lookup.HeadLookup.loss
+    monkeypatch.setattr(lookup.HeadLookup, "loss", lambda self, plan: planned.append(plan) or real(self, plan))
     torch.manual_seed(0)
     model = QWenLMHeadModel(tiny_config(tokenizer.vocab_size, tokenizer.img_start_id))
     for patch_loss, fmt in ((1.0, "pretrain"), (0.0, "chat")):

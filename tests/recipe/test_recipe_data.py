@@ -63,7 +63,8 @@ def test_patch_supervised_streams_label_every_picture_in_batch_order(tokenizer):
                          56, 3, seed=0, name="t", patch_grid=4)
     kinds = set()
     for _ in range(12):
-        batch, labels = next(stream)
+        item = next(stream)
+        batch, labels = item.batch, item.patch_labels
         if batch.pixels is None:
             kinds.add("text rows")
             assert labels is None
@@ -76,7 +77,8 @@ def test_patch_supervised_streams_label_every_picture_in_batch_order(tokenizer):
     again = GroupStream(tokenizer, MIX, "pretrain", 56, 3, seed=0, name="t", patch_grid=4)
     found = 0
     for _ in range(6):
-        (batch, labels), plain_batch = next(again), next(plain)
+        item, plain_batch = next(again), next(plain)
+        batch, labels = item.batch, item.patch_labels
         assert (batch.pixels == plain_batch.pixels).all()
         shapes, x1 = labels[:, 0], labels[:, 2]
         objects = (shapes != len(SHAPES)) & (shapes != NO_LABEL)  # neither background nor rendered text
@@ -91,7 +93,7 @@ def test_pooled_streams_batch_rows_by_length_with_their_pictures_and_labels(toke
     plain = GroupStream(tokenizer, MIX, "pretrain", 56, 3, seed=0, name="t")
     padded = {"pooled": 0, "plain": 0}
     for _ in range(2):  # two pools of three batches, each pool one group kind
-        pool = [next(pooled) for _ in range(3)]
+        pool = [(item.batch, item.patch_labels) for item in (next(pooled) for _ in range(3))]
         assert all(b.input_ids.shape[0] == 3 for b, _ in pool)
         for (batch, labels), again in zip(pool, (next(unlabelled) for _ in range(3))):
             n_spans = int((batch.input_ids == tokenizer.img_start_id).sum())

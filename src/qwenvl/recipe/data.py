@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..data.images import preprocess_batch
+from ..interface.chatml import DEFAULT_SYSTEM, encode_turn
 from ..interface.list_format import from_list_format
 from ..synthetic import child_seed, sample_seed
 from ..synthetic.scenes import SceneConfig, render_scene, sample_scene
@@ -32,6 +33,7 @@ from ..training.packing import Batch, Example, collate
 from ..training.samples import IGNORE, Sample
 from ..training.sft import sft_sample
 from .dense import patch_labels
+from .lookup import Plan, box_lookups, focus_lookups
 
 SIZE = 224  # pictures are drawn at this side; each stage resizes them to its own image size
 
@@ -44,15 +46,17 @@ class Group:
     images: list = field(default_factory=list)
     scenes: list = field(default_factory=list)  # per picture, its `Scene` (None for rendered text)
     turns: list[tuple[str, str]] = field(default_factory=list)
+    focus: list[tuple] = field(default_factory=list)  # per turn, `TaskText.focus` of its answer
     asked: set[str] = field(default_factory=set)
 
-    def ask(self, prompt: str, answer: str, key: str | None = None) -> None:
+    def ask(self, prompt: str, answer: str, key: str | None = None, focus: tuple = ()) -> None:
         """Add a turn unless its question (or one with the same `key`) was asked: later turns see
         earlier answers, and an answer copied from the context teaches nothing about the picture."""
         key = key or prompt
         if key not in self.asked:
             self.asked.add(key)
             self.turns.append((prompt, answer))
+            self.focus.append(focus)
 
 
 def weighted(rng: random.Random, weights: dict[str, float]) -> str:
@@ -68,7 +72,7 @@ def scene_group(seed: int, lang: str, tasks: dict[str, float], n_turns: int) -> 
     for _ in range(n_turns):
         text = SINGLE_SCENE[weighted(rng, tasks)](scene, rng, lang)
         if text is not None:
-            group.ask(text.prompt, text.answer)
+            group.ask(text.prompt, text.answer, focus=text.focus)
     return group
 
 
@@ -112,6 +116,15 @@ def make_group(kind: str, seed: int, mix: "Mix") -> Group:
     raise ValueError(f"unknown group kind {kind!r}")
 
 
+@dataclass
+class Item:
+    """A batch and what a stage's extra losses need beside it."""
+
+    batch: Batch
+    patch_labels: torch.Tensor | None = None  # `dense` labels of its pictures, (pictures, kinds, patches)
+    lookups: Plan | None = None  # per row, `lookup`'s (query positions, key positions) pairs
+
+
 @dataclass(frozen=True)
 class Mix:
     """What a stage trains on: group kinds by weight, tasks by weight within them, turns per group."""
@@ -148,6 +161,31 @@ def chat_sample(tokenizer, group: Group) -> Sample:
     return sft_sample(tokenizer, conversation)
 
 
+def answer_spans(tokenizer, group: Group, fmt: str) -> list[tuple[int, int]]:
+    """Where each turn's answer lies in the ids of `pretrain_sample` or `chat_sample`: [start, end).
+
+    Both builders encode an answer on its own, so its tokens are exactly `encode(answer)`.
+    """
+    spans = []
+    if fmt == "pretrain":
+        at = len(tokenizer.encode(pictures(len(group.images))))
+        for prompt, answer in group.turns:
+            at += len(tokenizer.encode(prompt))
+            spans.append((at, at + len(tokenizer.encode(answer))))
+            at += len(tokenizer.encode(answer)) + 1
+        return spans
+    nl = len(tokenizer.encode("\n"))
+    at = len(encode_turn(tokenizer, "system", DEFAULT_SYSTEM, "all")) + nl
+    head = 1 + len(tokenizer.encode("assistant")) + nl  # <|im_start|>assistant\n
+    for i, (prompt, answer) in enumerate(group.turns):
+        opening = pictures(len(group.images)) if i == 0 else ""
+        at += len(encode_turn(tokenizer, "user", opening + prompt, "all")) + nl
+        size = len(tokenizer.encode(answer, "all"))
+        spans.append((at + head, at + head + size))
+        at += head + size + 1 + nl
+    return spans
+
+
 def text_sample(tokenizer, paragraphs: Sequence[str]) -> Sample:
     """Pure-text autoregression: paragraphs, each closed by `<|endoftext|>`."""
     ids = [t for p in paragraphs for t in tokenizer.encode(p) + [tokenizer.eod_id]]
@@ -161,18 +199,19 @@ class GroupStream:
     in order of length: padding is what a batch computes for nothing, and at `pool` 4 the LLM's
     positions fell from 1.22× the real ones to 1.07× (its attention, which grows with the square,
     from 1.44× to 1.13×) on stage 2's mix.
-    With `patch_grid` (the ViT's patches a side) each item is `(batch, labels)`: the `dense` labels
-    of the batch's pictures in their order, (pictures, kinds, patches), None for pure text.
+    With `patch_grid` (the ViT's patches a side) or `lookup_grid` (likewise) each item is an `Item`
+    with the `dense` labels of the batch's pictures, or the `lookup` plan of its rows, beside it.
     """
 
     def __init__(self, tokenizer, mix: Mix, fmt: str, image_size: int, batch_size: int, seed: int, name: str,
-                 patch_grid: int = 0, pool: int = 1):
+                 patch_grid: int = 0, pool: int = 1, lookup_grid: int = 0):
         if fmt not in ("pretrain", "chat"):
             raise ValueError(f"format must be 'pretrain' or 'chat', got {fmt!r}")
         if pool < 1:
             raise ValueError(f"pool must be at least 1 batch, got {pool}")
         self.tokenizer, self.mix, self.fmt, self.image_size = tokenizer, mix, fmt, image_size
         self.batch_size, self.seed, self.name, self.patch_grid, self.pool = batch_size, seed, name, patch_grid, pool
+        self.lookup_grid = lookup_grid
         self.index = 0
         self.rng = random.Random(f"{name}:{seed}")
         self.ready: list = []  # batches drawn with the last pool, not yet handed out
@@ -180,32 +219,43 @@ class GroupStream:
     def __iter__(self) -> Iterator[Batch]:
         return self
 
-    def __next__(self) -> Batch | tuple[Batch, torch.Tensor | None]:
+    def __next__(self) -> Batch | Item:
         if self.ready:
             return self.ready.pop(0)
         if self.mix.text_rows and self.rng.random() < self.mix.text_rows:
             batch = self._text_batch()
-            return (batch, None) if self.patch_grid else batch
+            return Item(batch) if self.patch_grid or self.lookup_grid else batch
         kind = weighted(self.rng, self.mix.kinds)
-        rows = []  # (example, its pictures' scenes)
+        rows = []  # (example, its pictures' scenes, its lookups)
         while len(rows) < self.batch_size * self.pool:
             seed = sample_seed(f"{self.name}/{kind}", self.seed, self.index, "train")
             self.index += 1
             group = make_group(kind, seed, self.mix)
             if group.turns:
-                rows.append((self.example(group), group.scenes))
+                example = self.example(group)
+                plan = self.lookups(group, example) if self.lookup_grid else []
+                rows.append((example, group.scenes, plan))
         if self.pool > 1:
             rows.sort(key=lambda row: len(row[0]))
         self.ready = [self._batch(rows[i:i + self.batch_size]) for i in range(0, len(rows), self.batch_size)]
         return self.ready.pop(0)
 
-    def _batch(self, rows: list) -> Batch | tuple[Batch, torch.Tensor]:
-        examples = [example for example, _ in rows]
+    def _batch(self, rows: list) -> Batch | Item:
+        examples = [example for example, _, _ in rows]
         batch = collate([[e] for e in examples], max(map(len, examples)), self.tokenizer.eod_id)
-        if not self.patch_grid:
+        if not (self.patch_grid or self.lookup_grid):
             return batch
-        scenes = [scene for _, group_scenes in rows for scene in group_scenes]
-        return batch, torch.tensor([patch_labels(s, self.patch_grid) for s in scenes])
+        labels = None
+        if self.patch_grid:
+            scenes = [scene for _, group_scenes, _ in rows for scene in group_scenes]
+            labels = torch.tensor([patch_labels(s, self.patch_grid) for s in scenes])
+        return Item(batch, labels, [plan for _, _, plan in rows] if self.lookup_grid else None)
+
+    def lookups(self, group: Group, example: Example) -> list:
+        """The row's lookups: each box its answers write, and what each answer without one is read from."""
+        spans = answer_spans(self.tokenizer, group, self.fmt)
+        return (box_lookups(self.tokenizer, example.input_ids, example.targets, self.lookup_grid)
+                + focus_lookups(self.tokenizer, example.input_ids, spans, group.focus, self.lookup_grid))
 
     def example(self, group: Group) -> Example:
         build = pretrain_sample if self.fmt == "pretrain" else chat_sample

@@ -84,9 +84,9 @@ class PatchSupervised(nn.Module):
         return [g for g in groups if g]
 
 
-def supervised_lm_loss(wrapped: PatchSupervised, item: tuple[Batch, torch.Tensor | None]) -> torch.Tensor:
-    """The stage's LM loss on `(batch, patch labels)`, plus the dense loss on its pictures."""
-    batch, labels = item
+def supervised_lm_loss(wrapped: PatchSupervised, item) -> torch.Tensor:
+    """The stage's LM loss on a `data.Item`, plus the dense loss on its pictures' patch labels."""
+    batch, labels = item.batch, item.patch_labels
     model = wrapped.module
     if batch.pixels is None:
         return text_loss(model, batch, None)

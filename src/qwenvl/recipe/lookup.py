@@ -5,8 +5,10 @@ after a plateau of hundreds of steps, and steps are what an hour on two cores la
 benchmarks/RESULTS.md). A synthetic world knows the answer to that search: every box written in a
 supervised answer names the patches it covers. So at each position that predicts a box's
 characters, one head of one block is trained to put its attention on the image tokens of those
-patches (-log of the attention mass there), beside the LM loss. Nothing in the model changes; the
-head is free to do anything else wherever no box is written.
+patches (-log of the attention mass there), beside the LM loss. Answers without a box (a colour,
+a shape, yes or no, left or right) are told likewise where the object they are read from is, when
+the task knows it (`TaskText.focus`). Nothing in the model changes; the head is free to do anything
+else wherever it is not told.
 """
 
 from __future__ import annotations
@@ -21,15 +23,32 @@ from ..interface.grounding import Box, parse_grounding
 from ..model.language import apply_rotary
 from ..training.samples import IGNORE
 
-Plan = list[list[tuple[list[int], list[int]]]]  # per row: (query positions, key positions) per box
+Plan = list[list[tuple[list[int], list[int]]]]  # per row: (query positions, key positions) per lookup
+
+
+def patches_in(box: tuple[int, int, int, int], grid: int) -> list[int]:
+    """Row-major indices of the patches of a `grid`×`grid` ViT whose centres lie in a [0, 1000) box;
+    for a box too small to hold a patch centre, the patch that holds the box's own centre."""
+    x1, y1, x2, y2 = box
+    inside = [r * grid + c for r in range(grid) for c in range(grid)
+              if x1 <= (c + 0.5) * 1000 / grid < x2 and y1 <= (r + 0.5) * 1000 / grid < y2]
+    if inside:
+        return inside
+    row, col = (min(grid - 1, max(0, int((a + b) / 2 * grid / 1000))) for a, b in ((y1, y2), (x1, x2)))
+    return [row * grid + col]
+
+
+def _image_starts(tokenizer, ids: list[int]) -> list[int]:
+    """The position of each picture's first image token (its patches follow in row-major order,
+    one image token each: the adapter's queries sit on the ViT's grid)."""
+    return [k + 1 for k, t in enumerate(ids) if t == tokenizer.img_start_id]
 
 
 def box_lookups(tokenizer, ids: list[int], targets: list[int], grid: int) -> list[tuple[list[int], list[int]]]:
     """(query positions, key positions) for each box of a row that is predicted (its `<box>` has a
     target): the positions from `<box>` to the last one before `</box>`, and the image tokens of the
-    patches whose centres lie in the box, in the latest picture before it. Patches are in row-major
-    order on a `grid`×`grid` ViT, one image token each (the adapter's queries sit on the same grid)."""
-    starts = [k + 1 for k, t in enumerate(ids) if t == tokenizer.img_start_id]
+    patches whose centres lie in the box, in the latest picture before it."""
+    starts = _image_starts(tokenizer, ids)
     out = []
     for k, t in enumerate(ids):
         if t != tokenizer.box_start_id or targets[k] == IGNORE or tokenizer.box_end_id not in ids[k:]:
@@ -39,16 +58,24 @@ def box_lookups(tokenizer, ids: list[int], targets: list[int], grid: int) -> lis
         span = [s for s in starts if s < k]
         if len(found) != 1 or not isinstance(found[0], Box) or not span:
             continue
-        x1, y1, x2, y2 = found[0].x1, found[0].y1, found[0].x2, found[0].y2
-        keys = [span[-1] + r * grid + c for r in range(grid) for c in range(grid)
-                if x1 <= (c + 0.5) * 1000 / grid < x2 and y1 <= (r + 0.5) * 1000 / grid < y2]
+        keys = [span[-1] + p for p in patches_in((found[0].x1, found[0].y1, found[0].x2, found[0].y2), grid)]
         if keys:
             out.append((list(range(k, end)), keys))
     return out
 
 
-def batch_lookups(tokenizer, input_ids: torch.Tensor, targets: torch.Tensor, grid: int) -> Plan:
-    return [box_lookups(tokenizer, ids, tg, grid) for ids, tg in zip(input_ids.tolist(), targets.tolist())]
+def focus_lookups(tokenizer, ids: list[int], spans: list[tuple[int, int]], focus: list[tuple],
+                  grid: int) -> list[tuple[list[int], list[int]]]:
+    """(query positions, key positions) for each answer that names what it is read from: the
+    positions that predict the answer's tokens (`spans`, [start, end) per turn), and the image
+    tokens of the patches in its focus boxes ((picture index, [0, 1000) box) pairs, per turn)."""
+    starts = _image_starts(tokenizer, ids)
+    out = []
+    for (start, end), boxes in zip(spans, focus):
+        keys = sorted({starts[i] + p for i, box in boxes for p in patches_in(box, grid)})
+        if keys and 0 < start < end:
+            out.append((list(range(start - 1, end - 1)), keys))
+    return out
 
 
 class HeadLookup:
@@ -72,8 +99,9 @@ class HeadLookup:
         self.handle.remove()
 
     def loss(self, plan: Plan) -> torch.Tensor:
-        """Mean over the planned queries of -log(the head's attention mass on their keys), float32;
-        0 when the plan is empty. Call after the forward pass that `plan` describes."""
+        """Mean over the planned lookups of the mean over their queries of -log(the head's attention
+        mass on their keys), float32; 0 when the plan is empty. Call after the forward pass that
+        `plan` describes. One product per row: its queries against all its positions."""
         x, rope, _, mask = self.inputs[:4]
         if not any(plan):
             return x.new_zeros((), dtype=torch.float32)
@@ -84,26 +112,32 @@ class HeadLookup:
         rows = torch.cat([torch.arange(d) + self.head * d, torch.arange(d) + (h + self.head) * d])  # its q and k
         qk = F.linear(x, self.attn.c_attn.weight[rows], self.attn.c_attn.bias[rows]).view(b, t, 2, 1, d)
         q, k = apply_rotary(qk, *rope).squeeze(3).unbind(2)  # (B, T, D), rotated as the block rotates them
-        terms = []
+        total, count = x.new_zeros((), dtype=torch.float32), sum(map(len, plan))
         for row, lookups in enumerate(plan):
-            for queries, keys in lookups:
-                scores = (q[row, queries].float() @ k[row].float().T) * d ** -0.5  # (Q, T)
-                scores = scores.masked_fill(~mask[row, 0, queries], float("-inf"))
-                terms.append(-torch.logsumexp(scores.log_softmax(-1)[:, keys], -1).mean())
-        return torch.stack(terms).mean()
+            if not lookups:
+                continue
+            queries = [p for qs, _ in lookups for p in qs]
+            target = torch.zeros(len(queries), t, dtype=torch.bool)
+            weights, at = torch.empty(len(queries)), 0
+            for qs, keys in lookups:
+                target[at:at + len(qs), keys] = True
+                weights[at:at + len(qs)] = 1 / len(qs)
+                at += len(qs)
+            scores = (q[row, queries].float() @ k[row].float().T) * d ** -0.5  # (Q, T)
+            logp = scores.masked_fill(~mask[row, 0, queries], float("-inf")).log_softmax(-1)
+            total = total - (torch.logsumexp(logp.masked_fill(~target, float("-inf")), -1) * weights).sum()
+        return total / count
 
 
-def with_lookup(loss_fn: Callable, model: nn.Module, tokenizer, grid: int, weight: float, layer: int,
-                head: int) -> tuple[Callable, HeadLookup]:
-    """`loss_fn` (over a batch, or a `(batch, patch labels)` pair) plus `weight` × the lookup loss of
-    `head` in block `layer`, planned from each batch's boxes; close the returned `HeadLookup` after."""
+def with_lookup(loss_fn: Callable, model: nn.Module, weight: float, layer: int, head: int) -> tuple[Callable, HeadLookup]:
+    """`loss_fn` (over a `data.Item`) plus `weight` × the lookup loss of `head` in block `layer`, on
+    the plan each item carries; close the returned `HeadLookup` after."""
     lookup = HeadLookup(model, layer, head)
 
     def loss(trained: nn.Module, item) -> torch.Tensor:
-        batch = item[0] if isinstance(item, tuple) else item
         value = loss_fn(trained, item)
-        if batch.pixels is None:
+        if item.batch.pixels is None or not item.lookups:
             return value
-        return value + weight * lookup.loss(batch_lookups(tokenizer, batch.input_ids, batch.targets, grid))
+        return value + weight * lookup.loss(item.lookups)
 
     return loss, lookup

@@ -59,6 +59,11 @@ def lm_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
     return text_loss(model, batch, model.encode_images(batch.pixels) if batch.pixels is not None else None)
 
 
+def item_loss(model: nn.Module, item) -> torch.Tensor:
+    """`lm_loss` of a `data.Item`'s batch (a stream that carries lookups yields items)."""
+    return lm_loss(model, item.batch)
+
+
 def text_loss(model: nn.Module, batch: Batch, features: torch.Tensor | None) -> torch.Tensor:
     """`lm_loss` with the pictures' features already computed."""
     keep = batch.targets != IGNORE

@@ -23,7 +23,7 @@ from .data import GroupStream
 from .lm_pretrain import pretrain_lm
 from .dense import PatchSupervised, patch_head, supervised_lm_loss
 from .lookup import with_lookup
-from .loop import lm_loss, train
+from .loop import item_loss, lm_loss, train
 from .sizes import init_miniature
 from .stages import RECIPE, Recipe, Stage
 from .tokenizer_train import build_tokenizer
@@ -60,14 +60,16 @@ def run_stage(model: QWenLMHeadModel, stage: Stage, tokenizer: QwenTokenizer, fa
               out: Path, progress: bool, head: nn.Module) -> dict:
     """One stage; with `stage.patch_loss` its pictures' patches are supervised through `head` too."""
     apply_stage(model, list(stage.trainable))
-    grid = stage.image_size // model.cfg.vision.patch_size if stage.patch_loss else 0
+    side = stage.image_size // model.cfg.vision.patch_size
+    grid = side if stage.patch_loss else 0
     stream = GroupStream(tokenizer, stage.mix, stage.fmt, stage.image_size, stage.batch_size, seed, stage.name,
-                         patch_grid=grid, pool=stage.pool)
+                         patch_grid=grid, pool=stage.pool, lookup_grid=side if stage.lookup else 0)
     trained, loss_fn = (PatchSupervised(model, head, stage.patch_loss), supervised_lm_loss) if grid else (model, lm_loss)
     lookup = None
     if stage.lookup:
-        loss_fn, lookup = with_lookup(loss_fn, model, tokenizer, stage.image_size // model.cfg.vision.patch_size,
-                                      stage.lookup, *stage.lookup_head)
+        if not grid:
+            loss_fn = item_loss
+        loss_fn, lookup = with_lookup(loss_fn, model, stage.lookup, *stage.lookup_head)
     try:
         return train(trained, stream, stage.schedule.scaled(factor), stage.name, out / "logs", loss_fn=loss_fn,
                      vit_layers=model.cfg.vision.layers, progress=progress)

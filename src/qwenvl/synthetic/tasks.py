@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..interface.grounding import format_ref
 from . import templates as T
 from .describe import Description, relation, unique_descriptions
-from .records import Record, box_entry, box_text, record
+from .records import Record, box_entry, box_text, grid_box, record
 from .scenes import Scene, SceneConfig, SceneObject, render_scene, sample_scene
 from .seeds import child_seed
 
@@ -24,9 +24,17 @@ MAX_ATTEMPTS = 32
 
 @dataclass(frozen=True)
 class TaskText:
+    """A task's text. `focus`: what the answer is read from, as (picture index, grid box) pairs, for
+    answers that write no box of their own (training can tell the model where to look, `recipe.lookup`)."""
+
     prompt: str
     answer: str
     boxes: list[dict]
+    focus: tuple[tuple[int, tuple[int, int, int, int]], ...] = ()
+
+
+def _focus(scene: Scene, *objects: SceneObject) -> tuple[tuple[int, tuple[int, int, int, int]], ...]:
+    return tuple((0, grid_box(o.box, scene.width, scene.height)) for o in objects)
 
 
 def _full(obj: SceneObject) -> Description:
@@ -76,11 +84,11 @@ def region_caption(scene: Scene, rng: random.Random, lang: str) -> TaskText:
     obj = rng.choice(scene.objects)
     phrase = T.noun_phrase(_full(obj), lang, "a")
     prompt = T.PROMPTS[lang]["region"].format(box=box_text(obj.box, scene.width, scene.height))
-    return TaskText(prompt, phrase, [box_entry(phrase, obj.box, scene.width, scene.height)])
+    return TaskText(prompt, phrase, [box_entry(phrase, obj.box, scene.width, scene.height)], _focus(scene, obj))
 
 
-def _vqa(question: str, answer: str, lang: str) -> TaskText:
-    return TaskText(T.vqa_prompt(question, lang), answer, [])
+def _vqa(question: str, answer: str, lang: str, focus: tuple = ()) -> TaskText:
+    return TaskText(T.vqa_prompt(question, lang), answer, [], focus)
 
 
 def vqa_colour(scene: Scene, rng: random.Random, lang: str) -> TaskText | None:
@@ -88,7 +96,8 @@ def vqa_colour(scene: Scene, rng: random.Random, lang: str) -> TaskText | None:
     if picked is None:
         return None
     obj, desc = picked
-    return _vqa(T.question("colour", lang, the=T.noun_phrase(desc, lang)), T.colour_word(obj.colour, lang), lang)
+    return _vqa(T.question("colour", lang, the=T.noun_phrase(desc, lang)), T.colour_word(obj.colour, lang), lang,
+                _focus(scene, obj))
 
 
 def vqa_shape(scene: Scene, rng: random.Random, lang: str) -> TaskText | None:
@@ -96,7 +105,8 @@ def vqa_shape(scene: Scene, rng: random.Random, lang: str) -> TaskText | None:
     if picked is None:
         return None
     obj, desc = picked
-    return _vqa(T.question("shape", lang, the=T.noun_phrase(desc, lang)), T.shape_word(obj.shape, lang), lang)
+    return _vqa(T.question("shape", lang, the=T.noun_phrase(desc, lang)), T.shape_word(obj.shape, lang), lang,
+                _focus(scene, obj))
 
 
 def _count(scene: Scene, shape: str | None, colour: str | None) -> int:
@@ -123,7 +133,7 @@ def vqa_position(scene: Scene, rng: random.Random, lang: str) -> TaskText | None
     a, b, axis = rng.choice(options)
     question = T.question("relation_" + axis, lang, a=T.noun_phrase(rng.choice(plain[id(a)]), lang),
                           b=T.noun_phrase(rng.choice(plain[id(b)]), lang))
-    return _vqa(question, T.answer(relation(a, b, axis), lang), lang)
+    return _vqa(question, T.answer(relation(a, b, axis), lang), lang, _focus(scene, a, b))
 
 
 def vqa_yesno(scene: Scene, rng: random.Random, lang: str) -> TaskText | None:
@@ -135,14 +145,15 @@ def vqa_yesno(scene: Scene, rng: random.Random, lang: str) -> TaskText | None:
                                                    if (s, c) not in present]
         shape, colour = rng.choice(combos)
         question = T.question("exists", lang, a=T.noun_phrase(Description(shape, colour), lang, "a"))
-        return _vqa(question, T.answer("has" if want_yes else "has_not", lang), lang)
+        matches = [o for o in scene.objects if (o.shape, o.colour) == (shape, colour)]
+        return _vqa(question, T.answer("has" if want_yes else "has_not", lang), lang, _focus(scene, *matches))
     picked = _pick_described(scene, rng, keep=lambda d: d.colour is None)
     if picked is None:
         return None
     obj, desc = picked
     colour = obj.colour if want_yes else rng.choice([c for c in scene.config.colours if c != obj.colour])
     question = T.question("has_colour", lang, the=T.noun_phrase(desc, lang), colour=T.colour_word(colour, lang))
-    return _vqa(question, T.answer("yes" if want_yes else "no", lang), lang)
+    return _vqa(question, T.answer("yes" if want_yes else "no", lang), lang, _focus(scene, obj))
 
 
 def multi_image(scenes: list[Scene], rng: random.Random, lang: str) -> TaskText | None:
