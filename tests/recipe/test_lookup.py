@@ -58,11 +58,36 @@ def test_answers_without_a_box_look_up_the_object_they_are_read_from(tokenizer):
             img = sample.input_ids.index(tokenizer.img_start_id) + 1
             asked = [(span, focus) for span, focus in zip(spans, group.focus) if focus]
             assert len(lookups) == len(asked)  # a caption names no object, so it looks nothing up
-            for (queries, keys), ((start, end), focus) in zip(lookups, asked):
+            for (queries, keys), ((start, end), [(a, b, boxes)]) in zip(lookups, asked):
                 assert queries == list(range(start - 1, end - 1))  # the positions predicting the answer
-                assert keys == sorted({img + p for _, box in focus for p in patches_in(box, 4)})
+                assert (a, b) == (0, len(tokenizer.decode(sample.input_ids[start:end]).encode()))
+                assert keys == sorted({img + p for _, box in boxes for p in patches_in(box, 4)})
                 found += 1
         assert found
+
+
+def test_reading_looks_along_the_line_token_by_token(tokenizer):
+    """An OCR answer's tokens each look up their own characters' patches, left to right."""
+    mix = Mix({"text": 1.0}, text_tasks={"ocr": 1.0})
+    grid, checked = 16, 0
+    for seed in range(40):
+        group = make_group("text", seed, mix)
+        sample = chat_sample(tokenizer, group)
+        spans = answer_spans(tokenizer, group, "chat")
+        answer = group.turns[0][1]
+        if "\n" in answer or group.images[0] is None:
+            continue  # one line, so the reading order is the columns' order
+        lookups = focus_lookups(tokenizer, sample.input_ids, spans, group.focus, grid)
+        img = sample.input_ids.index(tokenizer.img_start_id) + 1
+        start, end = spans[0]
+        queries = [q for qs, _ in lookups for q in qs]
+        assert queries == list(range(start - 1, end - 1))  # every token of a one-line answer reads somewhere
+        assert all(len(keys) < grid * grid // 4 for _, keys in lookups)  # a part of the picture, not all of it
+        if len(lookups) > 1:
+            columns = [sum((k - img) % grid for k in keys) / len(keys) for _, keys in lookups]
+            assert columns[-1] > columns[0]  # the last token's characters lie right of the first's
+            checked += 1
+    assert checked >= 3
 
 
 def test_the_loss_is_the_blocks_own_attention_on_the_keys(tokenizer, monkeypatch):

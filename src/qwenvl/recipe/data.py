@@ -28,7 +28,7 @@ from ..synthetic.scenes import SceneConfig, render_scene, sample_scene
 from ..synthetic.tasks import SINGLE_SCENE, multi_image
 from ..synthetic.templates import LANGS
 from ..synthetic.text_render import TextConfig, render_text_scene, sample_text_scene
-from ..synthetic.text_tasks import ocr, ocr_quad, text_vqa
+from ..synthetic.text_tasks import ocr, ocr_focus, ocr_quad, text_vqa
 from ..training.packing import Batch, Example, collate
 from ..training.samples import IGNORE, Sample
 from ..training.sft import sft_sample
@@ -46,17 +46,20 @@ class Group:
     images: list = field(default_factory=list)
     scenes: list = field(default_factory=list)  # per picture, its `Scene` (None for rendered text)
     turns: list[tuple[str, str]] = field(default_factory=list)
-    focus: list[tuple] = field(default_factory=list)  # per turn, `TaskText.focus` of its answer
+    focus: list[tuple] = field(default_factory=list)  # per turn: (first byte, end byte, boxes) of its answer
     asked: set[str] = field(default_factory=set)
 
     def ask(self, prompt: str, answer: str, key: str | None = None, focus: tuple = ()) -> None:
         """Add a turn unless its question (or one with the same `key`) was asked: later turns see
-        earlier answers, and an answer copied from the context teaches nothing about the picture."""
+        earlier answers, and an answer copied from the context teaches nothing about the picture.
+        `focus`: (first character, end character, ((picture, grid box), …)) spans of the answer,
+        what each part of it is read from."""
         key = key or prompt
         if key not in self.asked:
             self.asked.add(key)
             self.turns.append((prompt, answer))
-            self.focus.append(focus)
+            self.focus.append(tuple((len(answer[:a].encode()), len(answer[:b].encode()), boxes)  # tokens are bytes
+                                    for a, b, boxes in focus))
 
 
 def weighted(rng: random.Random, weights: dict[str, float]) -> str:
@@ -72,7 +75,7 @@ def scene_group(seed: int, lang: str, tasks: dict[str, float], n_turns: int) -> 
     for _ in range(n_turns):
         text = SINGLE_SCENE[weighted(rng, tasks)](scene, rng, lang)
         if text is not None:
-            group.ask(text.prompt, text.answer, focus=text.focus)
+            group.ask(text.prompt, text.answer, focus=((0, len(text.answer), text.focus),) if text.focus else ())
     return group
 
 
@@ -87,7 +90,10 @@ def text_group(seed: int, lang: str, tasks: dict[str, float], n_turns: int) -> G
         task = weighted(rng, tasks)
         out = text_vqa(scene, lang, rng) if task == "text_vqa" else (ocr if task == "ocr" else ocr_quad)(scene, lang)
         if out is not None and scene.items:
-            group.ask(out[0], out[1], "read" if task != "text_vqa" else out[0])
+            prompt, answer, boxes = out
+            focus = (ocr_focus(scene) if task == "ocr" else
+                     ((0, len(answer), ((0, tuple(boxes[0]["box"])),)),) if task == "text_vqa" else ())
+            group.ask(prompt, answer, "read" if task != "text_vqa" else prompt, focus)
     return group
 
 

@@ -66,15 +66,28 @@ def box_lookups(tokenizer, ids: list[int], targets: list[int], grid: int) -> lis
 
 def focus_lookups(tokenizer, ids: list[int], spans: list[tuple[int, int]], focus: list[tuple],
                   grid: int) -> list[tuple[list[int], list[int]]]:
-    """(query positions, key positions) for each answer that names what it is read from: the
-    positions that predict the answer's tokens (`spans`, [start, end) per turn), and the image
-    tokens of the patches in its focus boxes ((picture index, [0, 1000) box) pairs, per turn)."""
+    """(query positions, key positions) for the answers that name what they are read from: per
+    turn, its answer's tokens (`spans`, [start, end) of positions) and its focus, (first byte, end
+    byte, ((picture index, [0, 1000) box), …)) spans of the answer's text. A token looks up the
+    patches of every span its bytes overlap; a run of tokens with the same keys is one lookup,
+    queried at the positions that predict them."""
     starts = _image_starts(tokenizer, ids)
     out = []
-    for (start, end), boxes in zip(spans, focus):
-        keys = sorted({starts[i] + p for i, box in boxes for p in patches_in(box, grid)})
-        if keys and 0 < start < end:
-            out.append((list(range(start - 1, end - 1)), keys))
+    for (start, end), parts in zip(spans, focus):
+        at, run = 0, None
+        for pos in range(start, end):
+            size = len(tokenizer.token_bytes(ids[pos]))
+            keys = sorted({starts[i] + p for a, b, boxes in parts if a < at + size and at < b
+                           for i, box in boxes for p in patches_in(box, grid)})
+            at += size
+            if run is not None and run[1] == keys:
+                run[0].append(pos - 1)
+                continue
+            if run is not None:
+                out.append(run)
+            run = ([pos - 1], keys) if keys and pos > 0 else None
+        if run is not None:
+            out.append(run)
     return out
 
 

@@ -58,6 +58,15 @@ class TextItem:
         """The pixel box around the quad (rounded outwards)."""
         return _rect(self.quad)
 
+    def slice_rect(self, start: int, end: int) -> Rect:
+        """The pixel box around the part of the quad that characters [start, end) take, placed by
+        the font's advances along the text's own direction."""
+        font = load_font(self.font, self.font_size)
+        total = font.getlength(self.text) or 1.0
+        a, b = (font.getlength(self.text[:k]) / total for k in (start, end))
+        tl, tr, br, bl = self.quad
+        return _rect((_towards(tl, tr, a), _towards(tl, tr, b), _towards(bl, br, b), _towards(bl, br, a)))
+
 
 @dataclass(frozen=True)
 class Sign:
@@ -82,6 +91,10 @@ class TextScene:
     def reading_order(self) -> list[TextItem]:
         """Texts top to bottom, then left to right."""
         return sorted(self.items, key=lambda it: (it.rect[1], it.rect[0]))
+
+
+def _towards(p: tuple[float, float], q: tuple[float, float], f: float) -> tuple[float, float]:
+    return p[0] + (q[0] - p[0]) * f, p[1] + (q[1] - p[1]) * f
 
 
 def _rect(quad: Quad) -> Rect:

@@ -8,7 +8,7 @@ import random
 
 from ..interface.grounding import format_ref
 from . import templates as T
-from .records import Record, box_entry, quad_entry, quad_text, record
+from .records import Record, box_entry, grid_box, quad_entry, quad_text, record
 from .seeds import child_seed
 from .text_render import TextConfig, TextScene, render_text_scene, sample_text_scene
 
@@ -24,6 +24,18 @@ def ocr(scene: TextScene, lang: str) -> tuple[str, str, list[dict]]:
     """All texts, one per line, top to bottom."""
     answer = "\n".join(it.text for it in scene.reading_order())
     return T.PROMPTS[lang]["ocr"], answer, _quads(scene)
+
+
+def ocr_focus(scene: TextScene) -> tuple[tuple[int, int, tuple], ...]:
+    """Where each character of the `ocr` answer is drawn: (start, end, ((0, grid box),)) per character
+    (see `tasks.TaskText.focus`), lines joined by a newline that is read from nowhere."""
+    out, at = [], 0
+    for it in scene.reading_order():
+        for k in range(len(it.text)):
+            if not it.text[k].isspace():
+                out.append((at + k, at + k + 1, ((0, grid_box(it.slice_rect(k, k + 1), scene.width, scene.height)),)))
+        at += len(it.text) + 1
+    return tuple(out)
 
 
 def ocr_quad(scene: TextScene, lang: str) -> tuple[str, str, list[dict]]:
