@@ -99,6 +99,26 @@ def test_quads_are_the_rotated_ink_boxes_of_the_text(lang):
     assert rotated > 5
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_each_character_has_its_slice_of_the_quad_in_reading_order(lang):
+    checked = 0
+    for seed in SEEDS:
+        for item in sample_text_scene(seed, lang).items:
+            n = len(item.text)
+            assert all(abs(a - b) <= 1 for a, b in zip(item.slice_rect(0, n), item.rect))
+            ox, oy, alpha = item_alpha(item)
+            centres = []
+            for k in range(n):
+                x1, y1, x2, y2 = item.slice_rect(k, k + 1)
+                centres.append((x1 + x2) / 2)
+                ink = alpha[max(0, y1 - oy):max(0, y2 - oy), max(0, x1 - ox):max(0, x2 - ox)]
+                assert item.text[k].isspace() or (ink > 0.5).any(), f"no ink where {item.text[k]!r} should be"
+            if abs(item.angle) < 5 and n > 1:
+                assert all(a < b for a, b in zip(centres, centres[1:]))  # strictly left to right
+                checked += 1
+    assert checked > 5
+
+
 def test_rendered_image_shows_the_text_in_its_colour():
     for seed in SEEDS[:8]:
         scene = sample_text_scene(seed, "en")

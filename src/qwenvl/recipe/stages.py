@@ -17,7 +17,9 @@ Stages 2 and 3 train the LLM at 3e-4: the LLM learns to look an answer up in the
 after a plateau of a few hundred steps of scene questions, and at 1e-3 it did not leave the
 plateau at all (measured: one-object colour questions from run 7's stage 2, `benchmarks/RESULTS.md`).
 Stages 2 and 3 also train one LLM head to look at the object each written box names (`recipe.lookup`):
-stage-3 grounding 21.0 → 47.5, VQA 45.1 → 36.5, the fall nearly all in colour (runs 19-20).
+stage-3 grounding 21.0 → 47.5, VQA 45.1 → 36.5, the fall nearly all in colour (runs 19-20). So the
+head is also told what each answer without a box is read from: the object a colour, shape, yes/no
+or position question names, and the characters each OCR token transcribes (run 21).
 The resolution changes between stage 1 and stage 2 (112 → 224 px, the ViT's 16×16 position
 table interpolated to 8×8 and then used as is), as 224 → 448 px does in the paper.
 """
