@@ -116,12 +116,21 @@ def test_the_loss_is_the_blocks_own_attention_on_the_keys(tokenizer, monkeypatch
         probs = seen[0][:, head]
         expected = torch.stack([-probs[r, queries][:, keys].sum(-1).log().mean()
                                 for r, lookups in enumerate(plan) for queries, keys in lookups]).mean()
+        x = lookup.inputs[0]
+        x.retain_grad()
         loss = lookup.loss(plan)
         lookup.close()
         torch.testing.assert_close(loss, expected.float(), rtol=1e-4, atol=1e-5)
         loss.backward()
         assert model.transformer.h[0].attn.c_attn.weight.grad.abs().sum() > 0
-        assert model.transformer.visual.attn_pool.query.grad is not None
+        # it trains the asking positions and leaves what they search (the image tokens among it) as it is
+        asking = torch.zeros(x.shape[:2], dtype=torch.bool)
+        for r, lookups in enumerate(plan):
+            for queries, _ in lookups:
+                asking[r, queries] = True
+        moved = x.grad.abs().sum(-1) > 0
+        assert bool(moved[asking].all()) and not bool(moved[~asking].any())
+        assert not model.transformer.visual.attn_pool.query.grad.abs().sum()
         model.zero_grad()
 
 
