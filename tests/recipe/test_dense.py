@@ -17,8 +17,10 @@ def test_a_kind_no_patch_carries_adds_nothing():
     places = torch.randint(0, 4, (2, 4))
     labels = torch.full((2, len(PATCH_CLASSES), 4), NO_LABEL)
     assert float(dense_loss(head, tokens, labels)) == 0.0
-    labels[:, -1] = places  # rows only
-    logits = head(tokens)[..., -PATCH_CLASSES["row"]:]
+    row = list(PATCH_CLASSES).index("row")
+    labels[:, row] = places  # rows only
+    start = sum(list(PATCH_CLASSES.values())[:row])
+    logits = head(tokens)[..., start:start + PATCH_CLASSES["row"]]
     expected = torch.nn.functional.cross_entropy(logits.flatten(0, 1), places.flatten())
     assert torch.allclose(dense_loss(head, tokens, labels), expected)
 

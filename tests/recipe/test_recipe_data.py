@@ -7,13 +7,14 @@ import pytest
 from qwenvl.interface.tokenizer import QwenTokenizer
 from qwenvl.recipe.clip_pretrain import pair
 from qwenvl.recipe.data import GroupStream, Mix, chat_sample, make_group, pretrain_sample
-from qwenvl.recipe.dense import LATTICE, NO_LABEL, PATCH_CLASSES, patch_labels
+from qwenvl.recipe.dense import GLYPH_IDS, LATTICE, NO_LABEL, PATCH_CLASSES, patch_labels
 from qwenvl.recipe.lm_pretrain import ROW, context_document, text_batches
 from qwenvl.synthetic import split_of
 from qwenvl.synthetic.vocab import COLOURS, SHAPES
 from qwenvl.training.samples import IGNORE
 from qwenvl_testing import CHECKPOINT
 
+GLYPHS = {i: c for c, i in GLYPH_IDS.items()}
 MIX = Mix({"scene": 1.0, "text": 1.0, "multi": 1.0}, {"grounding": 1.0, "vqa_count": 1.0}, {"ocr": 1.0}, (2, 4))
 
 
@@ -117,18 +118,21 @@ def test_training_seeds_are_never_held_out(tokenizer, monkeypatch):
     assert seen and all(split_of(s) == "train" for s in seen)
 
 
-def test_clip_pairs_label_scene_patches_and_leave_text_patches_unlabelled():
+def test_clip_pairs_label_objects_on_scenes_and_characters_on_text():
     kinds = set()
     for seed in range(12):
         picture, text, labels = pair(seed, 8)
         assert len(labels) == len(PATCH_CLASSES) and all(len(row) == 64 for row in labels)
         assert picture.size == (224, 224) and text
-        shapes, colours, *boxes, cols, rows = labels
+        shapes, colours, *boxes, cols, rows, chars = labels
         assert cols[:9] == [0, 1, 2, 3, 4, 5, 6, 7, 0] and rows[:9] == [0] * 8 + [1]  # every patch knows its place
         if shapes[0] == NO_LABEL:
             kinds.add("text")
             assert {*shapes, *colours, *sum(boxes, [])} == {NO_LABEL}
+            read = {c for c in chars if c != len(GLYPH_IDS)}
+            assert read and {GLYPHS[c] for c in read} <= set(text)  # only characters the picture shows
         else:
+            assert set(chars) == {len(GLYPH_IDS)}  # a scene shows no character
             kinds.add("scene")
             assert all(0 <= s <= len(SHAPES) for s in shapes) and all(0 <= c <= len(COLOURS) for c in colours)
             background = [s == len(SHAPES) for s in shapes]
@@ -145,7 +149,7 @@ def test_patch_labels_give_each_patch_its_objects_lattice_box():
 
     obj = SceneObject("star", "red", "medium", (56, 28, 112, 84), (220, 40, 40))  # lattice cells x 2-3, y 1-2
     scene = Scene(224, 224, (obj,), Background("plain", ((128, 128, 128),) * 2, 0.0, 0.1, 0), 0.0, 0)
-    shapes, colours, x1, y1, x2, y2, cols, rows = patch_labels(scene, 16)  # 224 px: two patches a cell
+    shapes, colours, x1, y1, x2, y2, cols, rows, _ = patch_labels(scene, 16)  # 224 px: two patches a cell
     inside = [i for i, s in enumerate(shapes) if s != len(SHAPES)]
     assert inside == [r * 16 + c for r in range(2, 6) for c in range(4, 8)]
     assert {x1[i] for i in inside} == {2} and {y1[i] for i in inside} == {1}

@@ -14,7 +14,7 @@ from qwenvl.synthetic import fonts as fonts_module
 from qwenvl.synthetic.fonts import FontsNotFound, find_fonts, load_font
 from qwenvl.synthetic.records import grid_point
 from qwenvl.synthetic.seeds import sample_seed
-from qwenvl.synthetic.text_render import item_alpha, render_text_scene, sample_text_scene
+from qwenvl.synthetic.text_render import glyph_owners, item_alpha, render_text_scene, sample_text_scene
 from qwenvl.synthetic.text_tasks import text_record
 from qwenvl.synthetic.vocab import COLOUR
 from qwenvl.synthetic.words import CHINESE, ENGLISH
@@ -117,6 +117,42 @@ def test_each_character_has_its_slice_of_the_quad_in_reading_order(lang):
                 assert all(a < b for a, b in zip(centres, centres[1:]))  # strictly left to right
                 checked += 1
     assert checked > 5
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_each_patch_is_labelled_with_the_character_drawn_over_it(lang):
+    """A point in a character's slice reads as that character; a patch under no text reads nothing;
+    along a level line the patches read the text's characters in order."""
+    ordered = 0
+    for seed in SEEDS:
+        scene = sample_text_scene(seed, lang)
+        for item in scene.items:
+            for k, ch in enumerate(item.text):
+                x1, y1, x2, y2 = item.slice_rect(k, k + 1)
+                cx, cy = item.centre
+                # the slice's middle along the line, at the height of the quad's centre line
+                assert item.char_at((x1 + x2) / 2, cy + ((x1 + x2) / 2 - cx) * -np.tan(np.radians(item.angle))) == (
+                    None if ch.isspace() else ch)
+            x1, y1, x2, y2 = item.rect
+            assert item.char_at(x1 - 1, y1 - 1) is None and item.char_at(x2 + 1, y2 + 1) is None
+        grid = 16
+        owners = glyph_owners(scene, grid)
+        step = scene.width / grid
+        for i, ch in enumerate(owners):
+            x, y = (i % grid + 0.5) * step, (i // grid + 0.5) * step
+            inside = [it for it in scene.items if it.rect[0] <= x < it.rect[2] and it.rect[1] <= y < it.rect[3]]
+            assert ch is None or any(ch in it.text for it in inside)
+        for item in scene.items:
+            rows = {}
+            for i, ch in enumerate(owners):
+                if ch is not None and item.char_at((i % grid + 0.5) * step, (i // grid + 0.5) * step) == ch:
+                    rows.setdefault(i // grid, []).append(ch)
+            if abs(item.angle) < 1 and " " not in item.text:
+                for read in rows.values():
+                    runs, it = [c for k, c in enumerate(read) if k == 0 or read[k - 1] != c], iter(item.text)
+                    assert all(c in it for c in runs), f"{read} is not read in the order of {item.text!r}"
+                    ordered += 1
+    assert ordered > 3
 
 
 def test_rendered_image_shows_the_text_in_its_colour():

@@ -94,7 +94,7 @@ def pair(seed: int, grid: int) -> tuple:
         scene = sample_scene(child_seed(seed, "scene"), SceneConfig(size=SIZE, max_objects=CLIP_OBJECTS))
         return render_scene(scene), caption(scene, rng, lang).answer, patch_labels(scene, grid)
     scene = sample_text_scene(child_seed(seed, "text"), lang, TextConfig(size=SIZE))
-    return render_text_scene(scene), " ".join(it.text for it in scene.reading_order()), patch_labels(None, grid)
+    return render_text_scene(scene), " ".join(it.text for it in scene.reading_order()), patch_labels(scene, grid)
 
 
 def pair_batches(tokenizer, batch_size: int, image_size: int, patch_size: int, seed: int) -> Iterator[tuple]:

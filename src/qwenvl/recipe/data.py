@@ -44,7 +44,7 @@ class Group:
 
     kind: str
     images: list = field(default_factory=list)
-    scenes: list = field(default_factory=list)  # per picture, its `Scene` (None for rendered text)
+    scenes: list = field(default_factory=list)  # per picture, its `Scene` or `TextScene`
     turns: list[tuple[str, str]] = field(default_factory=list)
     focus: list[tuple] = field(default_factory=list)  # per turn: (first byte, end byte, boxes) of its answer
     asked: set[str] = field(default_factory=set)
@@ -85,7 +85,7 @@ def text_group(seed: int, lang: str, tasks: dict[str, float], n_turns: int) -> G
     style = rng.random()
     sign, frames = style < 0.25, (rng.randint(1, 3) if 0.25 <= style < 0.5 else 0)
     scene = sample_text_scene(child_seed(seed, "text"), lang, TextConfig(size=SIZE), sign=sign, frames=frames)
-    group = Group("text", [render_text_scene(scene)], [None])
+    group = Group("text", [render_text_scene(scene)], [scene])
     for _ in range(n_turns):
         task = weighted(rng, tasks)
         out = text_vqa(scene, lang, rng) if task == "text_vqa" else (ocr if task == "ocr" else ocr_quad)(scene, lang)

@@ -1,8 +1,9 @@
 """Dense supervision only a synthetic world can give: what every patch of a picture shows.
 
 Each patch is labelled with the shape and colour of the object whose box holds it (or
-background), that object's box on the scene lattice, and the patch's own lattice cell; a linear
-head reads them from the ViT's patch tokens. CLIP pretraining learns through it, and so do the
+background), that object's box on the scene lattice, the character of rendered text drawn over
+it (or none), and the patch's own lattice cell; a linear head reads them from the ViT's patch
+tokens. Without the characters, no run's model read a word (OCR exact match 0 in runs 1-21). CLIP pretraining learns through it, and so do the
 stages that train the vision tower, so that what the LLM must read out (which object, and where)
 stays in the tokens. Measured (benchmarks/RESULTS.md): scene captions alone leave shape at chance;
 shape and colour labels alone left a lone object's lattice cell at chance in the tokens; stages
@@ -16,33 +17,39 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..synthetic.scenes import SceneConfig, cell_owners
+from ..synthetic.scenes import Scene, SceneConfig, cell_owners
+from ..synthetic.text_render import TextScene, glyph_owners
 from ..synthetic.vocab import COLOURS, SHAPES
+from ..synthetic.words import CHINESE, ENGLISH
 from ..training.packing import Batch
 from .loop import text_loss
 
 SHAPE_IDS = {s.name: i for i, s in enumerate(SHAPES)}  # background: len(SHAPES)
 COLOUR_IDS = {c.name: i for i, c in enumerate(COLOURS)}  # background: len(COLOURS)
+_LETTERS = "".join(ENGLISH)
+GLYPH_IDS = {c: i for i, c in enumerate(sorted({*_LETTERS, *_LETTERS.upper(), *"".join(CHINESE)}))}  # none: len
 NO_LABEL = -100  # no object on the patch (box labels), or no objects in the picture (rendered text)
 LATTICE = SceneConfig().grid  # scenes' objects stand on this lattice; boxes and places are read on it
 # Kinds of label and their class counts: the object's shape and colour (or background), its box
-# on the lattice (corners 0…LATTICE), and the patch's own lattice cell.
+# on the lattice (corners 0…LATTICE), the patch's own lattice cell, and the character on it (or none).
 PATCH_CLASSES = {"shape": len(SHAPES) + 1, "colour": len(COLOURS) + 1, "x1": LATTICE + 1, "y1": LATTICE + 1,
-                 "x2": LATTICE + 1, "y2": LATTICE + 1, "col": LATTICE, "row": LATTICE}
+                 "x2": LATTICE + 1, "y2": LATTICE + 1, "col": LATTICE, "row": LATTICE, "char": len(GLYPH_IDS) + 1}
 
 
-def patch_labels(scene, grid: int) -> list[list[int]]:
-    """Per kind of `PATCH_CLASSES`, the label of each patch of a grid×grid ViT. `scene` None
-    (rendered text) labels the patches' places only."""
+def patch_labels(scene: Scene | TextScene, grid: int) -> list[list[int]]:
+    """Per kind of `PATCH_CLASSES`, the label of each patch of a grid×grid ViT. A scene's patches
+    carry no character; rendered text's carry no object."""
     cells = [(i % grid * LATTICE // grid, i // grid * LATTICE // grid) for i in range(grid * grid)]
     places = [[c for c, _ in cells], [r for _, r in cells]]
-    if scene is None:
-        return [[NO_LABEL] * len(cells)] * 6 + places
+    if isinstance(scene, TextScene):
+        chars = [GLYPH_IDS.get(c, NO_LABEL) if c else len(GLYPH_IDS) for c in glyph_owners(scene, grid)]
+        return [[NO_LABEL] * len(cells)] * 6 + places + [chars]
     owners = [scene.objects[o] if o >= 0 else None for o in cell_owners(scene, grid)]
     unit = scene.width / LATTICE
     boxes = [[round(o.box[k] / unit) if o else NO_LABEL for o in owners] for k in range(4)]
     return [[SHAPE_IDS[o.shape] if o else len(SHAPES) for o in owners],
-            [COLOUR_IDS[o.colour] if o else len(COLOURS) for o in owners], *boxes, *places]
+            [COLOUR_IDS[o.colour] if o else len(COLOURS) for o in owners], *boxes, *places,
+            [len(GLYPH_IDS)] * len(cells)]
 
 
 def patch_head(width: int) -> nn.Linear:

@@ -8,6 +8,7 @@ rotated ink box of the text.
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from dataclasses import dataclass
@@ -61,11 +62,22 @@ class TextItem:
     def slice_rect(self, start: int, end: int) -> Rect:
         """The pixel box around the part of the quad that characters [start, end) take, placed by
         the font's advances along the text's own direction."""
-        font = load_font(self.font, self.font_size)
-        total = font.getlength(self.text) or 1.0
-        a, b = (font.getlength(self.text[:k]) / total for k in (start, end))
+        ends = (0.0, *_advances(self.font, self.font_size, self.text))
+        a, b = (ends[k] / (ends[-1] or 1.0) for k in (start, end))
         tl, tr, br, bl = self.quad
         return _rect((_towards(tl, tr, a), _towards(tl, tr, b), _towards(bl, br, b), _towards(bl, br, a)))
+
+    def char_at(self, x: float, y: float) -> str | None:
+        """The character whose slice of the quad (placed as `slice_rect` places it) holds the pixel
+        point, or None outside the quad and on a space."""
+        tl, tr, _, bl = self.quad
+        (ux, uy), (vx, vy), (px, py) = ((b[0] - a[0], b[1] - a[1]) for a, b in ((tl, tr), (tl, bl), (tl, (x, y))))
+        u, v = (px * ux + py * uy) / (ux * ux + uy * uy), (px * vx + py * vy) / (vx * vx + vy * vy)
+        if not (0 <= u < 1 and 0 <= v < 1):
+            return None
+        ends = _advances(self.font, self.font_size, self.text)
+        k = min(bisect.bisect_right(ends, u * ends[-1]), len(self.text) - 1)  # the first ending past u
+        return None if self.text[k].isspace() else self.text[k]
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,25 @@ class TextScene:
     def reading_order(self) -> list[TextItem]:
         """Texts top to bottom, then left to right."""
         return sorted(self.items, key=lambda it: (it.rect[1], it.rect[0]))
+
+
+@lru_cache(maxsize=1024)
+def _advances(font_path: Path, font_size: int, text: str) -> tuple[float, ...]:
+    """Where each character of `text` ends along its line, in pixels from its start."""
+    font = load_font(font_path, font_size)
+    return tuple(font.getlength(text[:k + 1]) for k in range(len(text)))
+
+
+def glyph_owners(scene: TextScene, grid: int) -> list[str | None]:
+    """Per cell of a grid×grid split of the picture (row-major), the character drawn over the cell's
+    centre, or None: dense labels of what each patch reads (the text counterpart of `cell_owners`)."""
+    step_x, step_y = scene.width / grid, scene.height / grid
+    owners = []
+    for row in range(grid):
+        for col in range(grid):
+            x, y = (col + 0.5) * step_x, (row + 0.5) * step_y
+            owners.append(next((c for it in scene.items if (c := it.char_at(x, y)) is not None), None))
+    return owners
 
 
 def _towards(p: tuple[float, float], q: tuple[float, float], f: float) -> tuple[float, float]:
