@@ -39,7 +39,9 @@ def test_the_card_scores_hold_on_a_fresh_held_out_seed(tmp_path, card):
     assert set(card) == {s.name for s in EVAL_SETS}
     scores = evaluate_checkpoint(default_model_path(), write_eval_sets(tmp_path / "data", N, seed=FRESH_SEED),
                                  tmp_path / "eval")
+    assert {"ANLS", "exact_match"} <= set(scores["ocr_en"]["metrics"])  # how near a reading is, not only if exact
     for s in EVAL_SETS:
+        assert scores[s.name]["metrics"][s.metric] == scores[s.name]["score"]
         got, claimed = scores[s.name]["score"], card[s.name]["score"]
         if s.metric == "CIDEr":
             assert 0.5 * claimed <= got <= 1.5 * claimed, (s.name, got, claimed)

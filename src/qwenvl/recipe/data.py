@@ -210,14 +210,14 @@ class GroupStream:
     """
 
     def __init__(self, tokenizer, mix: Mix, fmt: str, image_size: int, batch_size: int, seed: int, name: str,
-                 patch_grid: int = 0, pool: int = 1, lookup_grid: int = 0):
+                 patch_grid: int = 0, pool: int = 1, lookup_grid: int = 0, answer_lookups: bool = False):
         if fmt not in ("pretrain", "chat"):
             raise ValueError(f"format must be 'pretrain' or 'chat', got {fmt!r}")
         if pool < 1:
             raise ValueError(f"pool must be at least 1 batch, got {pool}")
         self.tokenizer, self.mix, self.fmt, self.image_size = tokenizer, mix, fmt, image_size
         self.batch_size, self.seed, self.name, self.patch_grid, self.pool = batch_size, seed, name, patch_grid, pool
-        self.lookup_grid = lookup_grid
+        self.lookup_grid, self.answer_lookups = lookup_grid, answer_lookups
         self.index = 0
         self.rng = random.Random(f"{name}:{seed}")
         self.ready: list = []  # batches drawn with the last pool, not yet handed out
@@ -258,10 +258,13 @@ class GroupStream:
         return Item(batch, labels, [plan for _, _, plan in rows] if self.lookup_grid else None)
 
     def lookups(self, group: Group, example: Example) -> list:
-        """The row's lookups: each box its answers write, and what each answer without one is read from."""
+        """The row's lookups: each box its answers write, and with `answer_lookups` what each answer
+        without one is read from."""
+        boxes = box_lookups(self.tokenizer, example.input_ids, example.targets, self.lookup_grid)
+        if not self.answer_lookups:
+            return boxes
         spans = answer_spans(self.tokenizer, group, self.fmt)
-        return (box_lookups(self.tokenizer, example.input_ids, example.targets, self.lookup_grid)
-                + focus_lookups(self.tokenizer, example.input_ids, spans, group.focus, self.lookup_grid))
+        return boxes + focus_lookups(self.tokenizer, example.input_ids, spans, group.focus, self.lookup_grid)
 
     def example(self, group: Group) -> Example:
         build = pretrain_sample if self.fmt == "pretrain" else chat_sample

@@ -50,7 +50,8 @@ def write_eval_sets(root: str | Path, n: int, seed: int = EVAL_SEED, progress: b
 
 def evaluate_checkpoint(model_dir: str | Path, data_root: str | Path, out_dir: str | Path, limit: int | None = None,
                         batch_size: int = 8) -> dict:
-    """Headline score per set (with the runner's breakdown) for one checkpoint."""
+    """Headline score per set, with every metric the runner gives (OCR's ANLS beside its exact
+    match) and its breakdown, for one checkpoint."""
     from ..api import QwenVL
     from ..evaluation.runner import EvalSettings, run_eval
 
@@ -61,6 +62,7 @@ def evaluate_checkpoint(model_dir: str | Path, data_root: str | Path, out_dir: s
                                 model=str(model_dir), limit=limit, batch_size=batch_size)
         results = run_eval(vl, settings)
         scores[s.name] = {"score": round(results["metrics"][s.metric], 2), "metric": s.metric,
+                          "metrics": {k: round(v, 2) for k, v in results["metrics"].items()},
                           "items": results["items"], "breakdown": results["breakdown"]}
     return scores
 

@@ -114,12 +114,7 @@ class HeadLookup:
     def loss(self, plan: Plan) -> torch.Tensor:
         """Mean over the planned lookups of the mean over their queries of -log(the head's attention
         mass on their keys), float32; 0 when the plan is empty. Call after the forward pass that
-        `plan` describes. One product per row: its queries against all its positions.
-
-        The keys are made from a detached input: the loss trains how the head searches (its q and k
-        weights, and what the asking positions carry) but does not reshape the tokens searched,
-        whose content the answers read (runs 20-21: with it attached, colour answers fell as the
-        lookup was told more)."""
+        `plan` describes. One product per row: its queries against all its positions."""
         x, rope, _, mask = self.inputs[:4]
         if not any(plan):
             return x.new_zeros((), dtype=torch.float32)
@@ -127,11 +122,8 @@ class HeadLookup:
             raise ValueError("lookup supervision needs the batch's attention mask (a packed training batch)")
         b, t, _ = x.shape
         h, d = self.attn.cfg.num_attention_heads, self.attn.cfg.head_dim
-        w, bias = self.attn.c_attn.weight, self.attn.c_attn.bias
-        at_q, at_k = torch.arange(d) + self.head * d, torch.arange(d) + (h + self.head) * d
-        q = F.linear(x, w[at_q], bias[at_q])
-        k = F.linear(x.detach(), w[at_k], bias[at_k])  # the searched tokens are left as the answers need them
-        qk = torch.stack([q, k], dim=2).view(b, t, 2, 1, d)
+        rows = torch.cat([torch.arange(d) + self.head * d, torch.arange(d) + (h + self.head) * d])  # its q and k
+        qk = F.linear(x, self.attn.c_attn.weight[rows], self.attn.c_attn.bias[rows]).view(b, t, 2, 1, d)
         q, k = apply_rotary(qk, *rope).squeeze(3).unbind(2)  # (B, T, D), rotated as the block rotates them
         total, count = x.new_zeros((), dtype=torch.float32), sum(map(len, plan))
         for row, lookups in enumerate(plan):

@@ -63,7 +63,8 @@ def run_stage(model: QWenLMHeadModel, stage: Stage, tokenizer: QwenTokenizer, fa
     side = stage.image_size // model.cfg.vision.patch_size
     grid = side if stage.patch_loss else 0
     stream = GroupStream(tokenizer, stage.mix, stage.fmt, stage.image_size, stage.batch_size, seed, stage.name,
-                         patch_grid=grid, pool=stage.pool, lookup_grid=side if stage.lookup else 0)
+                         patch_grid=grid, pool=stage.pool, lookup_grid=side if stage.lookup else 0,
+                         answer_lookups=stage.lookup_answers)
     trained, loss_fn = (PatchSupervised(model, head, stage.patch_loss), supervised_lm_loss) if grid else (model, lm_loss)
     lookup = None
     if stage.lookup:

@@ -16,10 +16,11 @@ losses alone erode it (measured: stage 2 at 0.3× took shape from 0.83 to 0.65 i
 Stages 2 and 3 train the LLM at 3e-4: the LLM learns to look an answer up in the picture only
 after a plateau of a few hundred steps of scene questions, and at 1e-3 it did not leave the
 plateau at all (measured: one-object colour questions from run 7's stage 2, `benchmarks/RESULTS.md`).
-Stages 2 and 3 also train one LLM head to look at the object each written box names (`recipe.lookup`):
-stage-3 grounding 21.0 → 47.5, VQA 45.1 → 36.5, the fall nearly all in colour (runs 19-20). So the
-head is also told what each answer without a box is read from: the object a colour, shape, yes/no
-or position question names, and the characters each OCR token transcribes (run 21).
+Stage 3 trains one LLM head to look at the object each written box names (`recipe.lookup`). In
+stages 2 and 3 it took stage-3 grounding 21.0 → 47.5 but VQA 45.1 → 36.5, the fall made in stage 2
+where the tower trains (runs 19-20); telling the head also what each answer without a box is read
+from took VQA lower still (runs 21-22), so that stays off (`lookup_answers`). From a stage 2
+without it, 500 stage-3-like steps with it took grounding 36 → 50 (`benchmarks/lookup_supervision.py`).
 The resolution changes between stage 1 and stage 2 (112 → 224 px, the ViT's 16×16 position
 table interpolated to 8×8 and then used as is), as 224 → 448 px does in the paper.
 """
@@ -54,6 +55,7 @@ class Stage:
     pool: int = 4  # batches drawn at once and batched by length (`data.GroupStream`)
     lookup: float = 0.0  # weight of the lookup supervision beside the LM loss (`recipe.lookup`; 0: none)
     lookup_head: tuple[int, int] = (2, 0)  # (block, head) it supervises
+    lookup_answers: bool = False  # also what each answer without a box is read from (runs 21-22: VQA fell)
 
 
 STAGES = (
@@ -62,8 +64,7 @@ STAGES = (
           Schedule(steps=260, lr=1e-3, warmup=26, min_lr=1e-4, vision_lr_scale=0.1), batch_size=16, patch_loss=1.0),
     Stage("stage2", ("vit", "adapter", "llm"), HIGH_RES, "pretrain",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(6, 10), text_rows=0.03),
-          Schedule(steps=1430, lr=3e-4, warmup=78, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0,
-          lookup=1.0),
+          Schedule(steps=1430, lr=3e-4, warmup=78, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0),
     Stage("stage3", ("adapter", "llm"), HIGH_RES, "chat",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(4, 8)),
           Schedule(steps=806, lr=3e-4, warmup=39, min_lr=3e-5), batch_size=8, lookup=1.0),
