@@ -16,11 +16,11 @@ losses alone erode it (measured: stage 2 at 0.3× took shape from 0.83 to 0.65 i
 Stages 2 and 3 train the LLM at 3e-4: the LLM learns to look an answer up in the picture only
 after a plateau of a few hundred steps of scene questions, and at 1e-3 it did not leave the
 plateau at all (measured: one-object colour questions from run 7's stage 2, `benchmarks/RESULTS.md`).
-Stage 3 trains one LLM head to look at the object each written box names (`recipe.lookup`). In
-stages 2 and 3 it took stage-3 grounding 21.0 → 47.5 but VQA 45.1 → 36.5, the fall made in stage 2
-where the tower trains (runs 19-20); telling the head also what each answer without a box is read
-from took VQA lower still (runs 21-22), so that stays off (`lookup_answers`). From a stage 2
-without it, 500 stage-3-like steps with it took grounding 36 → 50 (`benchmarks/lookup_supervision.py`).
+Stages 2 and 3 train one LLM head to look at the object each written box names (`recipe.lookup`).
+It trades VQA for grounding (stage 3, grounding / VQA): none 21.0 / 45.1 (run 19), stage 3 only
+31.0 / 41.5 (run 23), stages 2 and 3 47.5 / 36.5 (run 20), the last with the most of the two and of
+multi-image together. Telling the head also what each answer without a box is read from took VQA
+lower still (runs 21-22), so that stays off (`lookup_answers`).
 The resolution changes between stage 1 and stage 2 (112 → 224 px, the ViT's 16×16 position
 table interpolated to 8×8 and then used as is), as 224 → 448 px does in the paper.
 """
@@ -64,7 +64,8 @@ STAGES = (
           Schedule(steps=260, lr=1e-3, warmup=26, min_lr=1e-4, vision_lr_scale=0.1), batch_size=16, patch_loss=1.0),
     Stage("stage2", ("vit", "adapter", "llm"), HIGH_RES, "pretrain",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(6, 10), text_rows=0.03),
-          Schedule(steps=1430, lr=3e-4, warmup=78, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0),
+          Schedule(steps=1430, lr=3e-4, warmup=78, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0,
+          lookup=1.0),
     Stage("stage3", ("adapter", "llm"), HIGH_RES, "chat",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(4, 8)),
           Schedule(steps=806, lr=3e-4, warmup=39, min_lr=3e-5), batch_size=8, lookup=1.0),
