@@ -34,6 +34,8 @@ from qwenvl.synthetic import sample_seed
 from qwenvl.synthetic.text_render import TextConfig, render_text_scene, sample_text_scene
 from qwenvl.training.precision import autocast
 
+from probing import probe_options, probed_model
+
 NONE = len(GLYPH_IDS)  # the label of a patch with no character
 CHAR = list(PATCH_CLASSES).index("char")
 
@@ -70,33 +72,12 @@ def main() -> None:
     parser.add_argument("--train-vit", action="store_true",
                         help="train the ViT with the probe: can the tower learn the characters at all?")
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--held-out", type=int, default=128)
-    parser.add_argument("--every", type=int, default=100, help="score the held-out set every this many steps")
-    parser.add_argument("--threads", type=int, default=2)
+    probe_options(parser, steps=300, batch=32, lr=3e-3, held_out=128, every=100)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    if args.fresh:
-        from qwenvl.model import QWenLMHeadModel
-        from qwenvl.recipe.sizes import init_miniature, miniature_config
-        model = QWenLMHeadModel(miniature_config(1024, 1000, args.image_size))
-        init_miniature(model)
-    elif args.train_vit:  # row-major weights, as training loads them (`training.build`)
-        from pathlib import Path
-
-        from qwenvl.checkpoint import check_model_dir, iter_tensors, load_state, weight_files
-        from qwenvl.config import QwenVLConfig
-        from qwenvl.model import QWenLMHeadModel
-        with torch.device("meta"):
-            model = QWenLMHeadModel(QwenVLConfig.load(check_model_dir(args.model)))
-        load_state(model, iter_tensors(weight_files(Path(args.model))), torch.float32, "cpu", inference=False)
-    else:
-        from qwenvl.checkpoint import load_model
-        model = load_model(args.model, dtype="float32")
+    model = probed_model(args.model, args.image_size, args.train_vit)
     visual = model.transformer.visual.requires_grad_(args.train_vit)
     grid = args.image_size // visual.cfg.patch_size
     if args.where == "vit":

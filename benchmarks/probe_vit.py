@@ -31,6 +31,8 @@ from qwenvl.synthetic import sample_seed
 from qwenvl.synthetic.scenes import SceneConfig, render_scene, sample_scene
 from qwenvl.training.precision import autocast
 
+from probing import probe_options, probed_model
+
 
 CLASSES = (len(SHAPE_IDS), len(COLOUR_IDS), LATTICE, LATTICE)
 TARGETS = ("shape", "colour", "col", "row")
@@ -81,24 +83,12 @@ def main() -> None:
                         help="probe the ViT's patch tokens or the adapter's outputs (the LLM's image tokens)")
     parser.add_argument("--image-size", type=int, default=112)
     parser.add_argument("--grid", type=int, default=SceneConfig().grid, help="scene lattice (0: off the lattice)")
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--held-out", type=int, default=256)
-    parser.add_argument("--every", type=int, default=50, help="score the held-out set every this many steps")
-    parser.add_argument("--threads", type=int, default=2)
+    probe_options(parser, steps=200, batch=64, lr=1e-3, held_out=256, every=50)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    if args.fresh:
-        from qwenvl.model import QWenLMHeadModel
-        from qwenvl.recipe.sizes import init_miniature, miniature_config
-        model = QWenLMHeadModel(miniature_config(1024, 1000, args.image_size))
-        init_miniature(model)
-    else:
-        from qwenvl.checkpoint import load_model
-        model = load_model(args.model, dtype="float32")
+    model = probed_model(args.model, args.image_size, args.train_vit)
     visual = model.transformer.visual
     visual.requires_grad_(args.train_vit)
     if args.where == "vit":
