@@ -88,10 +88,10 @@ def main() -> None:
                              f"{grid}² patches")
         features, width = visual, model.cfg.llm.hidden_size
     probe = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, NONE))  # which character, where there is one
-    params = list(probe.parameters()) + (list(visual.parameters()) if args.train_vit else [])
     groups = [{"params": list(probe.parameters())}]
     if args.train_vit:
         groups.append({"params": list(visual.parameters()), "lr": args.lr / 10})
+    params = [p for group in groups for p in group["params"]]
     optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=0.01)
     held = batch("test", 0, args.held_out, args.image_size, grid)
     common = Counter(int(c) for c in held[1].flatten() if c != NONE).most_common(1)[0][1]

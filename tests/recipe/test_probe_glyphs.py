@@ -30,3 +30,9 @@ def test_a_checkpoints_tower_trains_with_the_probe():
     """The inference loader packs the tower's weights; a tower that trains loads them row-major."""
     report = probe("--model", str(default_model_path()), "--train-vit")
     assert report["train_vit"] and report["where"] == "vit" and len(report["curve"]) == 2
+
+
+def test_the_adapter_is_probed_only_where_it_has_one_query_a_patch():
+    out = subprocess.run([sys.executable, str(SCRIPT), "--fresh", "--where", "adapter", "--image-size", "448", *TINY],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "--where adapter needs one query a patch: 256 queries, 32² patches" in out.stderr

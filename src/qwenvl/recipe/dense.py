@@ -1,11 +1,12 @@
 """Dense supervision only a synthetic world can give: what every patch of a picture shows.
 
 Each patch is labelled with the shape and colour of the object whose box holds it (or
-background), that object's box on the scene lattice, the character of rendered text drawn over
-it (or none), and the patch's own lattice cell; a linear head reads them from the ViT's patch
-tokens. Without the characters, no run's model read a word (OCR exact match 0 in runs 1-21). CLIP pretraining learns through it, and so do the
-stages that train the vision tower, so that what the LLM must read out (which object, and where)
-stays in the tokens. Measured (benchmarks/RESULTS.md): scene captions alone leave shape at chance;
+background), that object's box on the scene lattice, the patch's own lattice cell, and the
+character of rendered text drawn over its centre (or none); a linear head reads them from the
+ViT's patch tokens. CLIP pretraining learns through it, and so do the stages that train the
+vision tower, so that what the LLM must read out (which object, and where) stays in the tokens.
+The characters do not stay yet: a probe reads them from no tower trained here (run 22,
+`benchmarks/probe_glyphs.py`). Measured (benchmarks/RESULTS.md): scene captions alone leave shape at chance;
 shape and colour labels alone left a lone object's lattice cell at chance in the tokens; stages
 trained on text losses alone eroded whatever the labels had put there.
 The head is not part of the model and is not saved with it.
@@ -28,7 +29,7 @@ SHAPE_IDS = {s.name: i for i, s in enumerate(SHAPES)}  # background: len(SHAPES)
 COLOUR_IDS = {c.name: i for i, c in enumerate(COLOURS)}  # background: len(COLOURS)
 _LETTERS = "".join(ENGLISH)
 GLYPH_IDS = {c: i for i, c in enumerate(sorted({*_LETTERS, *_LETTERS.upper(), *"".join(CHINESE)}))}  # none: len
-NO_LABEL = -100  # no object on the patch (box labels), or no objects in the picture (rendered text)
+NO_LABEL = -100  # no object on the patch (box labels), no objects in the picture (rendered text), no glyph id
 LATTICE = SceneConfig().grid  # scenes' objects stand on this lattice; boxes and places are read on it
 # Kinds of label and their class counts: the object's shape and colour (or background), its box
 # on the lattice (corners 0…LATTICE), the patch's own lattice cell, and the character on it (or none).

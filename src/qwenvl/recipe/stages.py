@@ -18,8 +18,8 @@ after a plateau of a few hundred steps of scene questions, and at 1e-3 it did no
 plateau at all (measured: one-object colour questions from run 7's stage 2, `benchmarks/RESULTS.md`).
 Stages 2 and 3 train one LLM head to look at the object each written box names (`recipe.lookup`).
 It trades VQA for grounding (stage 3, grounding / VQA): none 21.0 / 45.1 (run 19), stage 3 only
-31.0 / 41.5 (run 23), stages 2 and 3 47.5 / 36.5 (run 20), the last with the most of the two and of
-multi-image together. Telling the head also what each answer without a box is read from took VQA
+31.0 / 41.5 (run 23), stages 2 and 3 47.5 / 36.5 and 52.5 / 38.0 (runs 20, 24), the last with the
+most of the two and of multi-image together. Telling the head also what each answer without a box is read from took VQA
 lower still (runs 21-22), so that stays off (`lookup_answers`).
 The resolution changes between stage 1 and stage 2 (112 → 224 px, the ViT's 16×16 position
 table interpolated to 8×8 and then used as is), as 224 → 448 px does in the paper.
