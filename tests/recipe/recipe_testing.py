@@ -5,6 +5,7 @@ from __future__ import annotations
 from qwenvl.config import AdapterConfig, LLMConfig, QwenVLConfig, VisionConfig
 from qwenvl.recipe.data import Mix
 from qwenvl.recipe.loop import Schedule
+from qwenvl.recipe.reading import Reading
 from qwenvl.recipe.stages import Recipe, Stage
 
 
@@ -23,6 +24,7 @@ TINY = Recipe(
     model=tiny_config, n_ranks=700, corpus=(150, 4),
     lm=Schedule(steps=2, lr=1e-3, warmup=1), lm_batch=2,
     clip=Schedule(steps=2, lr=1e-3, warmup=1), clip_batch=4, clip_size=28,
+    reading=Reading(Schedule(2, 1e-3, 1), batch_size=2, image_size=56),
     stages=(
         Stage("stage1", ("vit", "adapter"), 28, "pretrain", Mix({"scene": 1.0, "text": 1.0}, {"caption": 1.0},
                                                                  {"ocr": 1.0}), Schedule(2, 1e-3, 1), 2, patch_loss=1.0),

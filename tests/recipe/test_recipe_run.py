@@ -36,7 +36,7 @@ def run_dir(tmp_path_factory):
 
 def test_summary_times_every_phase(run_dir):
     summary = json.loads((run_dir / SUMMARY).read_text())
-    assert list(summary["phases"]) == ["tokenizer", "lm", "clip", *STAGES]
+    assert list(summary["phases"]) == ["tokenizer", "lm", "clip", "reading", *STAGES]
     assert all(p["seconds"] >= 0 for p in summary["phases"].values())
 
 

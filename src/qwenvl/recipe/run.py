@@ -1,4 +1,4 @@
-"""The whole recipe, one call: tokenizer → text LM → CLIP ViT → stages 1-3, each saved.
+"""The whole recipe, one call: tokenizer → text LM → CLIP ViT → reading ViT → stages 1-3, each saved.
 
 Step counts are fixed for a 60-minute run on two CPU cores and scale with `minutes`, so a run is
 a pure function of (minutes, seed) and a shorter one is the same recipe with fewer steps.
@@ -24,6 +24,7 @@ from .lm_pretrain import pretrain_lm
 from .dense import PatchSupervised, patch_head, supervised_lm_loss
 from .lookup import with_lookup
 from .loop import item_loss, lm_loss, train
+from .reading import pretrain_reading
 from .sizes import init_miniature
 from .stages import RECIPE, Recipe, Stage
 from .tokenizer_train import build_tokenizer
@@ -101,6 +102,8 @@ def run_recipe(out_dir: str | Path, minutes: float = REFERENCE_MINUTES, seed: in
     head = patch_head(model.cfg.vision.width)
     phases["clip"] = pretrain_clip(model, tokenizer, recipe.clip.scaled(factor), recipe.clip_size, recipe.clip_batch,
                                    seed, logs, progress, head)
+    if recipe.reading is not None:
+        phases["reading"] = pretrain_reading(model, head, recipe.reading, factor, seed, logs, progress)
     for stage in recipe.stages:
         phases[stage.name] = run_stage(model, stage, tokenizer, factor, seed, out, progress, head)
         phases[stage.name]["checkpoint"] = str(save_stage(model, stage, out, tokenizer))

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from ..config import QwenVLConfig
 from .data import Mix
 from .loop import Schedule
+from .reading import Reading
 from .sizes import HIGH_RES, LOW_RES, miniature_config
 
 # Stage 2 and 3 ask about scenes with the measured questions weighted up; the rest keeps the
@@ -84,6 +85,7 @@ class Recipe:
     clip: Schedule = Schedule(steps=780, lr=1e-3, warmup=39, min_lr=1e-4)
     clip_batch: int = 64
     clip_size: int = LOW_RES
+    reading: Reading | None = Reading(Schedule(steps=1000, lr=1e-3, warmup=50, min_lr=3e-4))  # None: no reading phase
     stages: tuple[Stage, ...] = STAGES
 
 

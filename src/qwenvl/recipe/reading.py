@@ -1,0 +1,88 @@
+"""Teaching the ViT to read, between CLIP and stage 1: the character over every patch of rendered text.
+
+No model read a word of the OCR sets while the only lessons on text were CLIP's (at 112 px, where
+a character is smaller than a patch) and the stages' few thousand OCR pictures: a probe read no
+character from any tower trained that way (benchmarks/RESULTS.md, the glyph probe). Trained for it
+alone, on the `dense` label `char` at 224 px, a tower names the English letter over a patch with
+accuracy 0.10 → 0.23 → 0.41 → 0.51 after 250 / 500 / 750 / 1000 steps of 32 pictures, while one
+that met English and Chinese from the start was still at 0.05 after 1000 steps. So the phase
+shows English first and adds Chinese once the strokes are learnt. Scenes keep a share of each
+batch, with all their patch labels, so that reading does not wash out what CLIP put in the tokens.
+The patch head is the one CLIP trained and the stages go on training.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..data.images import preprocess_batch
+from ..synthetic import child_seed, sample_seed
+from ..synthetic.scenes import SceneConfig, render_scene, sample_scene
+from ..synthetic.text_render import TextConfig, render_text_scene, sample_text_scene
+from ..training.stages import apply_stage
+from .data import SIZE
+from .dense import dense_loss, patch_labels
+from .loop import Schedule, train
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The phase's schedule and what its batches hold."""
+
+    schedule: Schedule
+    batch_size: int = 32
+    image_size: int = SIZE
+    scenes: float = 0.25  # share of each batch that is object scenes
+    english_only: float = 0.4  # share of the steps, from the start, before Chinese text comes in
+    chinese: float = 0.5  # share of text pictures in Chinese after that
+
+
+def picture(seed: int, chinese: float, scenes: float, grid: int) -> tuple:
+    """(picture, patch labels): an object scene with probability `scenes`, otherwise rendered
+    text, in Chinese with probability `chinese`."""
+    rng = random.Random(seed)
+    if rng.random() < scenes:
+        scene = sample_scene(child_seed(seed, "scene"), SceneConfig(size=SIZE))
+        return render_scene(scene), patch_labels(scene, grid)
+    lang = "zh" if rng.random() < chinese else "en"
+    text = sample_text_scene(child_seed(seed, "text"), lang, TextConfig(size=SIZE))
+    return render_text_scene(text), patch_labels(text, grid)
+
+
+def reading_batches(plan: Reading, steps: int, patch_size: int, seed: int) -> Iterator[tuple]:
+    """(pixels, labels) per step: English text first, then English and Chinese (`Reading`)."""
+    grid = plan.image_size // patch_size
+    for step in range(steps):
+        chinese = 0.0 if step < plan.english_only * steps else plan.chinese
+        pairs = [picture(sample_seed("reading", seed, step * plan.batch_size + i, "train"), chinese, plan.scenes, grid)
+                 for i in range(plan.batch_size)]
+        yield preprocess_batch([p[0] for p in pairs], plan.image_size), torch.tensor([p[1] for p in pairs])
+
+
+class PatchReader(nn.Module):
+    """The ViT trunk and the patch head: the dense loss of a batch of pictures."""
+
+    def __init__(self, visual: nn.Module, head: nn.Module):
+        super().__init__()
+        self.visual, self.patch_head = visual, head
+
+    def forward(self, pixels: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return dense_loss(self.patch_head, self.visual.patches(pixels), labels)
+
+
+def pretrain_reading(model, head: nn.Module, plan: Reading, factor: float = 1.0, seed: int = 0,
+                     out_dir: Path | None = None, progress: bool = True) -> dict:
+    """Train `model`'s ViT trunk and the patch `head` on `plan`, at `plan.image_size` (the ViT's
+    position table is interpolated to it, as in every stage)."""
+    apply_stage(model, ["vit"])
+    schedule = plan.schedule.scaled(factor)
+    batches = reading_batches(plan, schedule.steps, model.cfg.vision.patch_size, seed)
+    reader = PatchReader(model.transformer.visual, head)
+    return train(reader, batches, schedule, "reading", out_dir, loss_fn=lambda m, batch: m(*batch),
+                 progress=progress)
