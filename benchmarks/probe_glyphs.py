@@ -3,6 +3,7 @@
     python benchmarks/probe_glyphs.py --model runs/recipe/stage2 --steps 300 --threads 1
     python benchmarks/probe_glyphs.py --model runs/recipe/stage3 --where adapter   # the LLM's image tokens
     python benchmarks/probe_glyphs.py --fresh                                       # the untrained tower
+    python benchmarks/probe_glyphs.py --fresh --train-vit --vit-lr 1e-3 --lang en --steps 1500  # can a tower learn it?
 
 No model has read a word of the synthetic OCR sets (benchmarks/RESULTS.md). This tells the two halves
 apart: if a linear layer on the frozen tokens names the character over each patch, the picture holds
@@ -38,28 +39,37 @@ from probing import probe_options, probed_model
 
 NONE = len(GLYPH_IDS)  # the label of a patch with no character
 CHAR = list(PATCH_CLASSES).index("char")
+CHINESE = {i for c, i in GLYPH_IDS.items() if not c.isascii()}
 
 
-def batch(split: str, start: int, n: int, image_size: int, grid: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pictures of rendered text and each patch's character label, (n, grid²)."""
+def batch(split: str, start: int, n: int, image_size: int, grid: int, langs: tuple[str, ...] = ("en", "zh"),
+          text: TextConfig = TextConfig(size=SIZE)) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pictures of rendered text in `langs` and each patch's character label, (n, grid²)."""
     scenes = []
     for i in range(n):
         seed = sample_seed("probe_glyphs", 0, start + i, split)
-        scenes.append(sample_text_scene(seed, random.Random(seed).choice(("en", "zh")), TextConfig(size=SIZE)))
+        scenes.append(sample_text_scene(seed, random.Random(seed).choice(langs), text))
     labels = torch.tensor([patch_labels(s, grid)[CHAR] for s in scenes])
     return preprocess_batch([render_text_scene(s) for s in scenes], image_size), labels
 
 
 def score(features, probe, held, chunk: int = 64) -> dict[str, float]:
+    """Accuracy on the held-out patches that carry a character, over all and per script."""
     pixels, labels = held
-    right = total = 0
+    right, total = Counter(), Counter()
     with torch.no_grad(), autocast("cpu"):
         for i in range(0, len(pixels), chunk):
             guess = probe(features(pixels[i:i + chunk])).argmax(-1)
-            glyph = labels[i:i + chunk] != NONE
-            right += int((guess[glyph] == labels[i:i + chunk][glyph]).sum())
-            total += int(glyph.sum())
-    return {"glyph_accuracy": round(right / max(total, 1), 3), "glyph_patches": total}
+            for truth, said in zip(labels[i:i + chunk].flatten().tolist(), guess.flatten().tolist()):
+                if truth != NONE:
+                    script = "zh" if truth in CHINESE else "en"
+                    total[script] += 1
+                    right[script] += truth == said
+    out = {"glyph_accuracy": round(sum(right.values()) / max(sum(total.values()), 1), 3),
+           "glyph_patches": sum(total.values())}
+    for script in ("en", "zh"):
+        out[f"{script}_accuracy"], out[f"{script}_patches"] = round(right[script] / max(total[script], 1), 3), total[script]
+    return out
 
 
 def main() -> None:
@@ -72,6 +82,10 @@ def main() -> None:
     parser.add_argument("--train-vit", action="store_true",
                         help="train the ViT with the probe: can the tower learn the characters at all?")
     parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--lang", nargs="+", choices=("en", "zh"), default=["en", "zh"], help="scripts of the text drawn")
+    parser.add_argument("--font-size", type=float, nargs=2, default=TextConfig.font_size, metavar=("LOW", "HIGH"),
+                        help="font sizes drawn, as fractions of the picture's side")
+    parser.add_argument("--vit-lr", type=float, help="the tower's rate with --train-vit (default: a tenth of --lr)")
     probe_options(parser, steps=300, batch=32, lr=3e-3, held_out=128, every=100)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -90,15 +104,16 @@ def main() -> None:
     probe = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, NONE))  # which character, where there is one
     groups = [{"params": list(probe.parameters())}]
     if args.train_vit:
-        groups.append({"params": list(visual.parameters()), "lr": args.lr / 10})
+        groups.append({"params": list(visual.parameters()), "lr": args.vit_lr or args.lr / 10})
     params = [p for group in groups for p in group["params"]]
     optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=0.01)
-    held = batch("test", 0, args.held_out, args.image_size, grid)
+    drawn = dict(langs=tuple(args.lang), text=TextConfig(size=SIZE, font_size=tuple(args.font_size)))
+    held = batch("test", 0, args.held_out, args.image_size, grid, **drawn)
     common = Counter(int(c) for c in held[1].flatten() if c != NONE).most_common(1)[0][1]
 
     curve, began = [], time.perf_counter()
     for step in tqdm(range(1, args.steps + 1), desc="probe", unit="step"):
-        pixels, labels = batch("train", step * args.batch, args.batch, args.image_size, grid)
+        pixels, labels = batch("train", step * args.batch, args.batch, args.image_size, grid, **drawn)
         with torch.set_grad_enabled(args.train_vit), autocast("cpu"):
             tokens = features(pixels)
         loss = F.cross_entropy(probe(tokens.float()).flatten(0, 1), labels.flatten(), ignore_index=NONE)
@@ -110,7 +125,7 @@ def main() -> None:
             curve.append({"step": step, **score(features, probe, held), "seconds": round(time.perf_counter() - began, 1)})
             tqdm.write(json.dumps(curve[-1]))
     print(json.dumps({"model": args.model or "fresh", "where": args.where, "train_vit": args.train_vit,
-                      "image_size": args.image_size,
+                      "image_size": args.image_size, "lang": args.lang, "font_size": args.font_size,
                       "commonest_character": round(common / curve[-1]["glyph_patches"], 3), "curve": curve}, indent=2))
 
 

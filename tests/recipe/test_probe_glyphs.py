@@ -23,7 +23,15 @@ def test_probe_scores_the_patches_that_carry_a_character():
     report = probe("--fresh")
     assert [p["step"] for p in report["curve"]] == [1, 2]
     assert all(0.0 <= p["glyph_accuracy"] <= 1.0 and p["glyph_patches"] > 0 for p in report["curve"])
+    assert all(0.0 <= p[f"{s}_accuracy"] <= 1.0 for p in report["curve"] for s in ("en", "zh"))
+    assert all(p["en_patches"] + p["zh_patches"] == p["glyph_patches"] for p in report["curve"])
     assert 0.0 < report["commonest_character"] <= 1.0 and not report["train_vit"]
+
+
+def test_the_probe_draws_only_the_scripts_asked_for():
+    report = probe("--fresh", "--lang", "en", "--font-size", "0.15", "0.3")
+    assert report["lang"] == ["en"] and report["font_size"] == [0.15, 0.3]
+    assert all(p["zh_patches"] == 0 and p["en_patches"] > 0 for p in report["curve"])
 
 
 def test_a_checkpoints_tower_trains_with_the_probe():
