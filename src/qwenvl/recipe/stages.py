@@ -21,6 +21,8 @@ It trades VQA for grounding (stage 3, grounding / VQA): none 21.0 / 45.1 (run 19
 31.0 / 41.5 (run 23), stages 2 and 3 47.5 / 36.5 and 52.5 / 38.0 (runs 20, 24), the last with the
 most of the two and of multi-image together. Telling the head also what each answer without a box is read from took VQA
 lower still (runs 21-22), so that stays off (`lookup_answers`).
+Between CLIP and stage 1 a reading phase trains the tower alone at 224 px on rendered text and scenes
+(`reading`): it took stage-3 VQA shape from 16.0 to 39.5 (run 25), though the tower does not learn to read in it.
 The resolution changes between stage 1 and stage 2 (112 → 224 px, the ViT's 16×16 position
 table interpolated to 8×8 and then used as is), as 224 → 448 px does in the paper.
 """
