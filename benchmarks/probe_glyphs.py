@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from qwenvl.data.images import preprocess_batch
 from qwenvl.recipe.data import SIZE
-from qwenvl.recipe.dense import GLYPH_IDS, PATCH_CLASSES, patch_labels
+from qwenvl.recipe.dense import CHINESE_GLYPHS, GLYPH_IDS, PATCH_CLASSES, patch_labels
 from qwenvl.synthetic import sample_seed
 from qwenvl.synthetic.text_render import TextConfig, render_text_scene, sample_text_scene
 from qwenvl.training.precision import autocast
@@ -39,7 +39,6 @@ from probing import probe_options, probed_model
 
 NONE = len(GLYPH_IDS)  # the label of a patch with no character
 CHAR = list(PATCH_CLASSES).index("char")
-CHINESE = {i for c, i in GLYPH_IDS.items() if not c.isascii()}
 
 
 def batch(split: str, start: int, n: int, image_size: int, grid: int, langs: tuple[str, ...] = ("en", "zh"),
@@ -62,7 +61,7 @@ def score(features, probe, held, chunk: int = 64) -> dict[str, float]:
             guess = probe(features(pixels[i:i + chunk])).argmax(-1)
             for truth, said in zip(labels[i:i + chunk].flatten().tolist(), guess.flatten().tolist()):
                 if truth != NONE:
-                    script = "zh" if truth in CHINESE else "en"
+                    script = "zh" if truth in CHINESE_GLYPHS else "en"
                     total[script] += 1
                     right[script] += truth == said
     out = {"glyph_accuracy": round(sum(right.values()) / max(sum(total.values()), 1), 3),

@@ -5,14 +5,13 @@ from __future__ import annotations
 import torch
 
 from qwenvl.model import QWenLMHeadModel
-from qwenvl.recipe.dense import GLYPH_IDS, NO_LABEL, PATCH_CLASSES, patch_head
+from qwenvl.recipe.dense import CHINESE_GLYPHS, GLYPH_IDS, NO_LABEL, PATCH_CLASSES, patch_head
 from qwenvl.recipe.loop import Schedule
 from qwenvl.recipe.reading import Reading, picture, pretrain_reading, reading_batches
 
 from recipe_testing import tiny_config
 
 CHAR, SHAPE = list(PATCH_CLASSES).index("char"), list(PATCH_CLASSES).index("shape")
-CHINESE = {i for c, i in GLYPH_IDS.items() if not c.isascii()}
 
 
 def _kinds(labels: torch.Tensor) -> set[str]:
@@ -23,7 +22,7 @@ def _kinds(labels: torch.Tensor) -> set[str]:
         if (row[SHAPE] != NO_LABEL).any():
             kinds.add("scene")
         elif chars:
-            kinds.add("zh" if chars & CHINESE else "en")
+            kinds.add("zh" if chars & CHINESE_GLYPHS else "en")
     return kinds
 
 

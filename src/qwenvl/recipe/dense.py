@@ -29,6 +29,7 @@ SHAPE_IDS = {s.name: i for i, s in enumerate(SHAPES)}  # background: len(SHAPES)
 COLOUR_IDS = {c.name: i for i, c in enumerate(COLOURS)}  # background: len(COLOURS)
 _LETTERS = "".join(ENGLISH)
 GLYPH_IDS = {c: i for i, c in enumerate(sorted({*_LETTERS, *_LETTERS.upper(), *"".join(CHINESE)}))}  # none: len
+CHINESE_GLYPHS = frozenset(i for c, i in GLYPH_IDS.items() if not c.isascii())  # ids of Chinese characters
 NO_LABEL = -100  # no object on the patch (box labels), no objects in the picture (rendered text), no glyph id
 LATTICE = SceneConfig().grid  # scenes' objects stand on this lattice; boxes and places are read on it
 # Kinds of label and their class counts: the object's shape and colour (or background), its box
