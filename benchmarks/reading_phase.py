@@ -50,6 +50,8 @@ def main() -> None:
     parser.add_argument("--scenes", type=float, default=plan.scenes, help="share of each batch that is scenes")
     parser.add_argument("--english-only", type=float, default=plan.english_only,
                         help="share of the steps, from the start, before Chinese comes in")
+    parser.add_argument("--scenes-from", type=float, default=plan.scenes_from,
+                        help="share of the steps, from the start, before scenes come in")
     parser.add_argument("--batch", type=int, default=plan.batch_size)
     parser.add_argument("--held-out", type=int, default=128, help="pictures per script")
     parser.add_argument("--threads", type=int, default=2)
@@ -62,10 +64,12 @@ def main() -> None:
     head = patch_head(model.cfg.vision.width)
     s = plan.schedule
     schedule = Schedule(args.steps, s.lr, min(s.warmup, args.steps // 2), s.min_lr)
-    reading = Reading(schedule, args.batch, plan.image_size, args.scenes, args.english_only, plan.chinese)
+    reading = Reading(schedule, args.batch, plan.image_size, args.scenes, args.english_only, plan.chinese,
+                      args.scenes_from)
     summary = pretrain_reading(model, head, reading)
     scores = {lang: head_accuracy(model, head, lang, args.held_out) for lang in ("en", "zh")}
     print(json.dumps({"steps": args.steps, "scenes": args.scenes, "english_only": args.english_only,
+                      "scenes_from": args.scenes_from,
                       "seconds": summary["seconds"], "heldout": scores}, indent=2))
 
 

@@ -1,4 +1,4 @@
-"""The reading phase: English text first, then Chinese too, scenes beside it, every patch labelled."""
+"""The reading phase: English text first, then Chinese too, scenes last, every patch labelled."""
 
 from __future__ import annotations
 
@@ -26,14 +26,13 @@ def _kinds(labels: torch.Tensor) -> set[str]:
     return kinds
 
 
-def test_the_phase_shows_english_first_then_chinese_too_with_scenes_throughout():
-    plan = Reading(Schedule(4, 1e-3, 1), batch_size=24, image_size=56, english_only=0.5)
-    batches = list(reading_batches(plan, 4, 14, seed=0))
-    assert [tuple(b[0].shape) for b in batches] == [(24, 3, 56, 56)] * 4
-    assert [tuple(b[1].shape) for b in batches] == [(24, len(PATCH_CLASSES), 16)] * 4
-    early = _kinds(torch.cat([b[1] for b in batches[:2]]))
-    late = _kinds(torch.cat([b[1] for b in batches[2:]]))
-    assert early == {"scene", "en"} and late == {"scene", "en", "zh"}
+def test_the_phase_shows_english_text_first_then_chinese_too_then_scenes():
+    plan = Reading(Schedule(6, 1e-3, 1), batch_size=24, image_size=56, english_only=1 / 3, scenes_from=2 / 3)
+    batches = list(reading_batches(plan, 6, 14, seed=0))
+    assert [tuple(b[0].shape) for b in batches] == [(24, 3, 56, 56)] * 6
+    assert [tuple(b[1].shape) for b in batches] == [(24, len(PATCH_CLASSES), 16)] * 6
+    kinds = [_kinds(torch.cat([b[1] for b in batches[i:i + 2]])) for i in (0, 2, 4)]
+    assert kinds == [{"en"}, {"en", "zh"}, {"scene", "en", "zh"}]
 
 
 def test_text_pictures_label_their_characters_and_scenes_their_objects():
