@@ -96,7 +96,7 @@ def test_the_loss_is_the_blocks_own_attention_on_the_keys(tokenizer, monkeypatch
     model = QWenLMHeadModel(tiny_config(tokenizer.vocab_size, tokenizer.img_start_id)).train()
     grid = 56 // 14
     stream = GroupStream(tokenizer, Mix({"scene": 1.0}, {"grounding": 1.0, "vqa_colour": 1.0}, turns=(2, 4)), "chat",
-                         56, 2, 0, "t", lookup_grid=grid, answer_lookups=True)
+                         56, 2, 0, "t", lookup_grid=grid, answer_lookups=("scene",))
     item = next(stream)
     batch, plan = item.batch, item.lookups
     assert all(plan) and item.patch_labels is None
@@ -171,3 +171,26 @@ def test_a_stage_with_lookup_trains_through_it_and_leaves_no_hook(tokenizer, tmp
         assert summary["steps"] == 2 and summary["final_loss"] > 0
     assert len(planned) == 4 and all(any(p) for p in planned)
     assert not model.transformer.h[0].attn._forward_pre_hooks
+
+
+def test_answer_lookups_are_planned_only_for_the_kinds_asked(tokenizer):
+    """("text",): OCR answers look up their characters; a scene's answers only their boxes."""
+    mix = Mix({"scene": 1.0, "text": 1.0}, {"grounding": 1.0, "vqa_colour": 1.0}, {"ocr": 1.0}, turns=(2, 3))
+    grid, kinds = 4, set()
+    for seed in range(8):
+        for kind in ("scene", "text"):
+            group = make_group(kind, seed, mix)
+            if not group.turns:
+                continue
+            stream = GroupStream(tokenizer, mix, "chat", 56, 1, 0, "t", lookup_grid=grid, answer_lookups=("text",))
+            example = stream.example(group)
+            boxes = box_lookups(tokenizer, example.input_ids, example.targets, grid)
+            planned = stream.lookups(group, example)
+            assert (planned != boxes) == (kind == "text" and any(group.focus))
+            kinds.add(kind)
+    assert kinds == {"scene", "text"}
+
+
+def test_an_unknown_kind_of_answer_lookup_is_refused(tokenizer):
+    with pytest.raises(ValueError, match="unknown group kinds \\['txt'\\]"):
+        GroupStream(tokenizer, Mix({"text": 1.0}), "chat", 56, 1, 0, "t", lookup_grid=4, answer_lookups=("txt",))

@@ -210,11 +210,14 @@ class GroupStream:
     """
 
     def __init__(self, tokenizer, mix: Mix, fmt: str, image_size: int, batch_size: int, seed: int, name: str,
-                 patch_grid: int = 0, pool: int = 1, lookup_grid: int = 0, answer_lookups: bool = False):
+                 patch_grid: int = 0, pool: int = 1, lookup_grid: int = 0,
+                 answer_lookups: tuple[str, ...] = ()):
         if fmt not in ("pretrain", "chat"):
             raise ValueError(f"format must be 'pretrain' or 'chat', got {fmt!r}")
         if pool < 1:
             raise ValueError(f"pool must be at least 1 batch, got {pool}")
+        if unknown := set(answer_lookups) - {"scene", "text", "multi"}:
+            raise ValueError(f"answer lookups name unknown group kinds {sorted(unknown)}: use scene, text or multi")
         self.tokenizer, self.mix, self.fmt, self.image_size = tokenizer, mix, fmt, image_size
         self.batch_size, self.seed, self.name, self.patch_grid, self.pool = batch_size, seed, name, patch_grid, pool
         self.lookup_grid, self.answer_lookups = lookup_grid, answer_lookups
@@ -258,10 +261,10 @@ class GroupStream:
         return Item(batch, labels, [plan for _, _, plan in rows] if self.lookup_grid else None)
 
     def lookups(self, group: Group, example: Example) -> list:
-        """The row's lookups: each box its answers write, and with `answer_lookups` what each answer
-        without one is read from."""
+        """The row's lookups: each box its answers write, and when the group's kind is among
+        `answer_lookups` what each answer without one is read from."""
         boxes = box_lookups(self.tokenizer, example.input_ids, example.targets, self.lookup_grid)
-        if not self.answer_lookups:
+        if group.kind not in self.answer_lookups:
             return boxes
         spans = answer_spans(self.tokenizer, group, self.fmt)
         return boxes + focus_lookups(self.tokenizer, example.input_ids, spans, group.focus, self.lookup_grid)
