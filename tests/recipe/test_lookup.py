@@ -177,12 +177,12 @@ def test_answer_lookups_are_planned_only_for_the_kinds_asked(tokenizer):
     """("text",): OCR answers look up their characters; a scene's answers only their boxes."""
     mix = Mix({"scene": 1.0, "text": 1.0}, {"grounding": 1.0, "vqa_colour": 1.0}, {"ocr": 1.0}, turns=(2, 3))
     grid, kinds = 4, set()
+    stream = GroupStream(tokenizer, mix, "chat", 56, 1, 0, "t", lookup_grid=grid, answer_lookups=("text",))
     for seed in range(8):
         for kind in ("scene", "text"):
             group = make_group(kind, seed, mix)
             if not group.turns:
                 continue
-            stream = GroupStream(tokenizer, mix, "chat", 56, 1, 0, "t", lookup_grid=grid, answer_lookups=("text",))
             example = stream.example(group)
             boxes = box_lookups(tokenizer, example.input_ids, example.targets, grid)
             planned = stream.lookups(group, example)

@@ -1,4 +1,4 @@
-"""The reading phase: English text first, then Chinese too, scenes last, every patch labelled."""
+"""The reading phase: English text first, then Chinese too, scenes throughout or last, every patch labelled."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def test_the_phase_shows_english_text_first_then_chinese_too_then_scenes():
     assert [tuple(b[1].shape) for b in batches] == [(24, len(PATCH_CLASSES), 16)] * 6
     kinds = [_kinds(torch.cat([b[1] for b in batches[i:i + 2]])) for i in (0, 2, 4)]
     assert kinds == [{"en"}, {"en", "zh"}, {"scene", "en", "zh"}]
+    throughout = Reading(plan.schedule, batch_size=24, image_size=56, english_only=1 / 3)  # scenes_from 0
+    assert _kinds(next(reading_batches(throughout, 6, 14, seed=0))[1]) == {"scene", "en"}
 
 
 def test_text_pictures_label_their_characters_and_scenes_their_objects():
