@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 import torch
 
@@ -20,7 +21,7 @@ from qwenvl.model import QWenLMHeadModel
 from qwenvl.recipe.data import SIZE
 from qwenvl.recipe.dense import GLYPH_IDS, PATCH_CLASSES, patch_head, patch_labels
 from qwenvl.recipe.loop import Schedule
-from qwenvl.recipe.reading import Reading, pretrain_reading
+from qwenvl.recipe.reading import pretrain_reading
 from qwenvl.recipe.sizes import init_miniature, miniature_config
 from qwenvl.recipe.stages import RECIPE
 from qwenvl.synthetic import sample_seed
@@ -64,8 +65,8 @@ def main() -> None:
     head = patch_head(model.cfg.vision.width)
     s = plan.schedule
     schedule = Schedule(args.steps, s.lr, min(s.warmup, args.steps // 2), s.min_lr)
-    reading = Reading(schedule, args.batch, plan.image_size, args.scenes, args.english_only, plan.chinese,
-                      args.scenes_from)
+    reading = replace(plan, schedule=schedule, batch_size=args.batch, scenes=args.scenes,
+                      english_only=args.english_only, scenes_from=args.scenes_from)
     summary = pretrain_reading(model, head, reading)
     scores = {lang: head_accuracy(model, head, lang, args.held_out) for lang in ("en", "zh")}
     print(json.dumps({"steps": args.steps, "scenes": args.scenes, "english_only": args.english_only,

@@ -12,7 +12,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "reading_phase.py"
 
 def test_the_head_is_scored_on_each_script_apart():
     out = subprocess.run([sys.executable, str(SCRIPT), "--steps", "2", "--batch", "2", "--held-out", "2",
-                          "--scenes", "0.5", "--scenes-from", "0.5", "--threads", "1"], capture_output=True, text=True, timeout=300)
+                          "--scenes", "0.5", "--scenes-from", "0.5", "--threads", "1"],
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout[out.stdout.index("{\n"):])
     assert report["steps"] == 2 and report["scenes"] == 0.5 and report["scenes_from"] == 0.5

@@ -109,6 +109,9 @@ def multi_group(seed: int, lang: str, n_turns: int) -> Group:
     return group
 
 
+GROUP_KINDS = ("scene", "text", "multi")  # what `make_group` makes
+
+
 def make_group(kind: str, seed: int, mix: "Mix") -> Group:
     rng = random.Random(child_seed(seed, "group"))
     lang = rng.choice(LANGS)
@@ -216,8 +219,8 @@ class GroupStream:
             raise ValueError(f"format must be 'pretrain' or 'chat', got {fmt!r}")
         if pool < 1:
             raise ValueError(f"pool must be at least 1 batch, got {pool}")
-        if unknown := set(answer_lookups) - {"scene", "text", "multi"}:
-            raise ValueError(f"answer lookups name unknown group kinds {sorted(unknown)}: use scene, text or multi")
+        if unknown := set(answer_lookups) - set(GROUP_KINDS):
+            raise ValueError(f"answer lookups name unknown group kinds {sorted(unknown)}: use {', '.join(GROUP_KINDS)}")
         self.tokenizer, self.mix, self.fmt, self.image_size = tokenizer, mix, fmt, image_size
         self.batch_size, self.seed, self.name, self.patch_grid, self.pool = batch_size, seed, name, patch_grid, pool
         self.lookup_grid, self.answer_lookups = lookup_grid, answer_lookups

@@ -5,8 +5,10 @@ background), that object's box on the scene lattice, the patch's own lattice cel
 character of rendered text drawn over its centre (or none); a linear head reads them from the
 ViT's patch tokens. CLIP pretraining learns through it, and so do the stages that train the
 vision tower, so that what the LLM must read out (which object, and where) stays in the tokens.
-A probe reads no character from any tower the recipe trains (runs 22 and 25,
-`benchmarks/probe_glyphs.py`), though 1000 steps on English text alone teach a fresh tower half the letters. Measured (benchmarks/RESULTS.md): scene captions alone leave shape at chance;
+A probe reads no character from any tower the reference recipe trains (runs 22 and 25,
+`benchmarks/probe_glyphs.py`), though 1000 steps on English text alone teach a fresh tower half the
+letters, and a reading phase with the scenes last leaves a quarter of them in the LLM's image
+tokens (run 27). Measured (benchmarks/RESULTS.md): scene captions alone leave shape at chance;
 shape and colour labels alone left a lone object's lattice cell at chance in the tokens; stages
 trained on text losses alone eroded whatever the labels had put there.
 The head is not part of the model and is not saved with it.
