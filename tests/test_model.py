@@ -367,3 +367,40 @@ def test_half_precision_loads_compute_the_float32_function(tmp_path, dtype):
     ids = torch.tensor([[1, 2, 3, 4]])
     with torch.no_grad():
         assert torch.allclose(half(ids).float(), model(ids), atol=5e-2, rtol=5e-2)
+
+
+def test_a_model_of_fewer_queries_gets_image_spans_of_that_many_positions(tmp_path):
+    """`visual.n_queries` in a config sets the span between `<img>` and `</img>` for every loader,
+    and a span of another length is refused with the count the model needs."""
+    import dataclasses
+
+    from qwenvl.api import QwenVL
+    from qwenvl.config import preset
+    from qwenvl.model import QWenLMHeadModel
+
+    cfg = preset("tiny")
+    cfg = cfg.replace(adapter=dataclasses.replace(cfg.adapter, n_queries=16))
+    torch.manual_seed(0)
+    save_model(QWenLMHeadModel(cfg).eval(), tmp_path, source_dir=CHECKPOINT)
+    assert json.loads((tmp_path / "config.json").read_text())["visual"]["n_queries"] == 16
+    vl = QwenVL.from_pretrained(tmp_path)
+    tok16 = QwenTokenizer.from_pretrained(tmp_path)
+    assert vl.tokenizer.image_tokens == tok16.image_tokens == 16
+    image = CHECKPOINT.parents[1] / "images" / "demo.jpeg"
+    ids = tok16.encode(f"Picture 1: <img>{image}</img>\nWhat is it?")
+    assert ids.index(tok16.img_end_id) - ids.index(tok16.img_start_id) == 17
+    logits = vl(torch.tensor([ids]), images=[str(image)])
+    assert logits.shape[:2] == (1, len(ids)) and torch.isfinite(logits).all()
+    response, history = vl.chat(None, [{"image": str(image)}, {"text": "What is it?"}], max_new_tokens=3)
+    assert isinstance(response, str) and len(history) == 1
+    with pytest.raises(ValueError, match="exactly 16 positions"):
+        vl(torch.tensor([_ids(QwenTokenizer.from_pretrained(CHECKPOINT), 1, "hi")]), images=[str(image)])
+
+
+def test_an_image_span_that_cannot_be_written_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="image_tokens must be at least 1"):
+        QwenTokenizer(CHECKPOINT / "qwen.tiktoken", image_tokens=0)
+    shutil.copy(CHECKPOINT / "qwen.tiktoken", tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"visual": {"n_queries": "many"}}))
+    with pytest.raises(ValueError, match=r"config.json: cannot read visual.n_queries"):
+        QwenTokenizer.from_pretrained(tmp_path)

@@ -15,7 +15,6 @@ import torch
 from .checkpoint import load_model
 from .data.images import ImageLimits, load_image, preprocess_batch
 from .generation import GenerationConfig, TextStream, generate_tokens
-from .interface import special_tokens as st
 from .interface.chatml import DEFAULT_SYSTEM, make_context, stop_token_ids
 from .interface.grounding import parse_grounding
 from .interface.list_format import as_text, image_sources, source_text
@@ -35,7 +34,7 @@ class QwenVL:
     def from_pretrained(cls, path: str | Path, dtype: str | torch.dtype | None = "float32",
                         device: str | torch.device = "cpu", image_limits: ImageLimits | None = None) -> "QwenVL":
         model = load_model(path, dtype=dtype, device=device)
-        tokenizer = QwenTokenizer.from_pretrained(path)
+        tokenizer = QwenTokenizer.from_pretrained(path, image_tokens=model.cfg.adapter.n_queries)
         if tokenizer.vocab_size > model.cfg.llm.vocab_size:
             raise ValueError(f"{path}: tokenizer has {tokenizer.vocab_size} tokens, more than the model's "
                              f"vocab_size {model.cfg.llm.vocab_size}")
@@ -72,7 +71,7 @@ class QwenVL:
         for row in input_ids.tolist():
             for i, t in enumerate(row):
                 if t == self.tokenizer.img_start_id:
-                    inner = row[i + 1:i + 1 + st.IMG_TOKEN_SPAN]
+                    inner = row[i + 1:i + 1 + self.tokenizer.image_tokens]
                     raw = inner[:inner.index(self.tokenizer.img_pad_id)] if self.tokenizer.img_pad_id in inner else inner
                     if not raw:
                         raise ValueError("input_ids hold an image span without its source: pass images=[...]")

@@ -43,4 +43,4 @@ def test_a_checkpoints_tower_trains_with_the_probe():
 def test_the_adapter_is_probed_only_where_it_has_one_query_a_patch():
     out = subprocess.run([sys.executable, str(SCRIPT), "--fresh", "--where", "adapter", "--image-size", "448", *TINY],
                          capture_output=True, text=True, timeout=300)
-    assert out.returncode != 0 and "--where adapter needs one query a patch: 256 queries, 32² patches" in out.stderr
+    assert out.returncode != 0 and "--where adapter needs one query a patch: 64 queries, 32² patches" in out.stderr

@@ -2,13 +2,15 @@
 
 Token ids match the official tokenizer: an image is `<img>`, the UTF-8 bytes of its source
 as byte tokens, `<imgpad>` up to 256 positions, `</img>`. The model never reads those bytes
-(image sources travel beside the ids), so a source longer than 256 bytes — a URL, a data URL —
-is simply not copied into the ids instead of being refused.
+(image sources travel beside the ids), so a source longer than the span — a URL, a data URL —
+is simply not copied into the ids instead of being refused. The span is one position per
+adapter query: 256 in every released model, `visual.n_queries` where a config says otherwise.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import unicodedata
 from pathlib import Path
 from typing import Collection, Iterable
@@ -41,10 +43,23 @@ def load_tiktoken_bpe(path: Path) -> dict[bytes, int]:
     return ranks
 
 
+def image_tokens_of(config: Path) -> int:
+    """The image span a checkpoint's `config.json` asks for: its `visual.n_queries`, else 256."""
+    try:
+        visual = json.loads(config.read_text(encoding="utf-8")).get("visual", {})
+        n = int(visual.get("n_queries", st.IMG_TOKEN_SPAN))
+    except (ValueError, AttributeError, TypeError) as e:
+        raise ValueError(f"{config}: cannot read visual.n_queries: {e}") from None
+    return n
+
+
 class QwenTokenizer:
-    def __init__(self, vocab_file: str | Path, errors: str = "replace"):
+    def __init__(self, vocab_file: str | Path, errors: str = "replace", image_tokens: int = st.IMG_TOKEN_SPAN):
+        if image_tokens < 1:
+            raise ValueError(f"image_tokens must be at least 1, got {image_tokens}")
         self.vocab_file = Path(vocab_file)
         self.errors = errors
+        self.image_tokens = image_tokens  # positions between <img> and </img>
         self.mergeable_ranks = load_tiktoken_bpe(self.vocab_file)
         n = len(self.mergeable_ranks)
         self.special_tokens = {tok: n + i for i, tok in enumerate(st.SPECIAL_TOKENS)}
@@ -60,9 +75,14 @@ class QwenTokenizer:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **kwargs) -> "QwenTokenizer":
-        """A checkpoint directory holding `qwen.tiktoken`, or the file itself."""
+        """A checkpoint directory holding `qwen.tiktoken` (its `config.json`, when there is one,
+        sets the image span), or the file itself."""
         path = Path(path)
-        return cls(path / "qwen.tiktoken" if path.is_dir() else path, **kwargs)
+        if not path.is_dir():
+            return cls(path, **kwargs)
+        if "image_tokens" not in kwargs and (path / "config.json").is_file():
+            kwargs["image_tokens"] = image_tokens_of(path / "config.json")
+        return cls(path / "qwen.tiktoken", **kwargs)
 
     @property
     def vocab_size(self) -> int:
@@ -106,9 +126,9 @@ class QwenTokenizer:
     def image_span(self, source: str = "") -> list[int]:
         """`<img>` + source bytes (when they fit, as the official ids) + `<imgpad>`… + `</img>`."""
         raw = list(source.encode("utf-8"))
-        if len(raw) > st.IMG_TOKEN_SPAN:  # the official code refuses these; the model never reads them
+        if len(raw) > self.image_tokens:  # the official code refuses these; the model never reads them
             raw = []
-        return [self.img_start_id] + raw + [self.img_pad_id] * (st.IMG_TOKEN_SPAN - len(raw)) + [self.img_end_id]
+        return [self.img_start_id] + raw + [self.img_pad_id] * (self.image_tokens - len(raw)) + [self.img_end_id]
 
     # ---- decoding -------------------------------------------------------------------------
 

@@ -208,7 +208,7 @@ class GroupStream:
     in order of length: padding is what a batch computes for nothing, and at `pool` 4 the LLM's
     positions fell from 1.22× the real ones to 1.07× (its attention, which grows with the square,
     from 1.44× to 1.13×) on stage 2's mix.
-    With `patch_grid` (the ViT's patches a side) or `lookup_grid` (likewise) each item is an `Item`
+    With `patch_grid` (the ViT's patches a side) or `lookup_grid` (the adapter's queries a side) each item is an `Item`
     with the `dense` labels of the batch's pictures, or the `lookup` plan of its rows, beside it.
     """
 

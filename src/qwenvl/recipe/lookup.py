@@ -1,14 +1,14 @@
 """Lookup supervision: one LLM head is told where the object a box names is in the picture.
 
-The small LLM learns to find the object a question names among a picture's 256 image tokens only
+The small LLM learns to find the object a question names among a picture's image tokens only
 after a plateau of hundreds of steps, and steps are what an hour on two cores lacks (measured:
 benchmarks/RESULTS.md). A synthetic world knows the answer to that search: every box written in a
-supervised answer names the patches it covers. So at each position that predicts a box's
-characters, one head of one block is trained to put its attention on the image tokens of those
-patches (-log of the attention mass there), beside the LM loss. Answers without a box (a colour,
-a shape, yes or no, left or right) are told likewise where the object they are read from is, when
-the task knows it (`TaskText.focus`). Nothing in the model changes; the head is free to do anything
-else wherever it is not told.
+supervised answer names the image tokens it covers. So at each position that predicts a box's
+characters, one head of one block is trained to put its attention on those image tokens (-log of
+the attention mass there), beside the LM loss. Answers without a box (a colour, a shape, yes or
+no, left or right) are told likewise where the object they are read from is, when the task knows
+it (`TaskText.focus`). Nothing in the model changes; the head is free to do anything else wherever
+it is not told.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ Plan = list[list[tuple[list[int], list[int]]]]  # per row: (query positions, key
 
 
 def patches_in(box: tuple[int, int, int, int], grid: int) -> list[int]:
-    """Row-major indices of the patches of a `grid`×`grid` ViT whose centres lie in a [0, 1000) box;
-    for a box too small to hold a patch centre, the patch that holds the box's own centre."""
+    """Row-major indices of the cells of a `grid`×`grid` image-token grid (the adapter's queries)
+    whose centres lie in a [0, 1000) box; for a box too small to hold a cell centre, the cell that
+    holds the box's own centre."""
     x1, y1, x2, y2 = box
     inside = [r * grid + c for r in range(grid) for c in range(grid)
               if x1 <= (c + 0.5) * 1000 / grid < x2 and y1 <= (r + 0.5) * 1000 / grid < y2]
@@ -39,15 +40,15 @@ def patches_in(box: tuple[int, int, int, int], grid: int) -> list[int]:
 
 
 def _image_starts(tokenizer, ids: list[int]) -> list[int]:
-    """The position of each picture's first image token (its patches follow in row-major order,
-    one image token each: the adapter's queries sit on the ViT's grid)."""
+    """The position of each picture's first image token (the others follow in row-major order
+    of the adapter's query grid, which the miniature's local adapter keeps in place)."""
     return [k + 1 for k, t in enumerate(ids) if t == tokenizer.img_start_id]
 
 
 def box_lookups(tokenizer, ids: list[int], targets: list[int], grid: int) -> list[tuple[list[int], list[int]]]:
     """(query positions, key positions) for each box of a row that is predicted (its `<box>` has a
     target): the positions from `<box>` to the last one before `</box>`, and the image tokens of the
-    patches whose centres lie in the box, in the latest picture before it."""
+    cells whose centres lie in the box, in the latest picture before it."""
     starts = _image_starts(tokenizer, ids)
     out = []
     for k, t in enumerate(ids):
@@ -69,7 +70,7 @@ def focus_lookups(tokenizer, ids: list[int], spans: list[tuple[int, int]], focus
     """(query positions, key positions) for the answers that name what they are read from: per
     turn, its answer's tokens (`spans`, [start, end) of positions) and its focus, (first byte, end
     byte, ((picture index, [0, 1000) box), …)) spans of the answer's text. A token looks up the
-    patches of every span its bytes overlap; a run of tokens with the same keys is one lookup,
+    cells of every span its bytes overlap; a run of tokens with the same keys is one lookup,
     queried at the positions that predict them."""
     starts = _image_starts(tokenizer, ids)
     out = []

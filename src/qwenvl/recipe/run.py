@@ -64,7 +64,7 @@ def run_stage(model: QWenLMHeadModel, stage: Stage, tokenizer: QwenTokenizer, fa
     side = stage.image_size // model.cfg.vision.patch_size
     grid = side if stage.patch_loss else 0
     stream = GroupStream(tokenizer, stage.mix, stage.fmt, stage.image_size, stage.batch_size, seed, stage.name,
-                         patch_grid=grid, pool=stage.pool, lookup_grid=side if stage.lookup else 0,
+                         patch_grid=grid, pool=stage.pool, lookup_grid=model.cfg.adapter.grid if stage.lookup else 0,
                          answer_lookups=stage.lookup_answers)
     trained, loss_fn = (PatchSupervised(model, head, stage.patch_loss), supervised_lm_loss) if grid else (model, lm_loss)
     lookup = None
@@ -90,12 +90,14 @@ def run_recipe(out_dir: str | Path, minutes: float = REFERENCE_MINUTES, seed: in
     phases: dict[str, dict] = {}
 
     t0 = time.perf_counter()
-    tokenizer = QwenTokenizer(build_tokenizer(out / "tokenizer" / "qwen.tiktoken", recipe.n_ranks, *recipe.corpus,
-                                              seed=seed))
+    ranks = build_tokenizer(out / "tokenizer" / "qwen.tiktoken", recipe.n_ranks, *recipe.corpus, seed=seed)
+    tokenizer = QwenTokenizer(ranks)
+    cfg = recipe.model(tokenizer.vocab_size, tokenizer.img_start_id)
+    tokenizer = QwenTokenizer(ranks, image_tokens=cfg.adapter.n_queries)  # a picture's span: one position a query
     phases["tokenizer"] = {"ranks": len(tokenizer.mergeable_ranks), "seconds": round(time.perf_counter() - t0, 1)}
 
     torch.manual_seed(seed)
-    model = QWenLMHeadModel(recipe.model(tokenizer.vocab_size, tokenizer.img_start_id))
+    model = QWenLMHeadModel(cfg)
     init_miniature(model)
     logs = out / "logs"
     phases["lm"] = pretrain_lm(model, tokenizer, recipe.lm.scaled(factor), recipe.lm_batch, seed, logs, progress)

@@ -1,8 +1,11 @@
 """The miniature Qwen-VL: the paper's architecture at a size two CPU cores can train in an hour.
 
 Every part keeps its official shape rules (ViT patch 14 with a 16×16 position table, a
-256-query adapter with 2D sin-cos positions, a Qwen decoder); only widths and depths shrink.
-An image costs the LLM 256 positions whatever the encoder size, so the LLM stays narrow.
+cross-attention adapter with 2D sin-cos positions, a Qwen decoder); only widths and depths shrink.
+The adapter compresses as the paper's does, four patches to a query: 1024 patches at 448 px → 256
+queries there, 256 patches at 224 px → 64 here, one per cell of the synthetic world's 8×8 lattice.
+The LLM pays for every image token (256 made a stage-2 step 1.6× as long, measured on the 2-core
+AMD EPYC: 0.63 against 0.39 s), and each question's search for its object runs over 64 of them.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def miniature_config(n_tokens: int, image_start_id: int, image_size: int = HIGH_
                     kv_channels=64, intermediate_size=1408, seq_length=2048)
     vision = VisionConfig(image_size=image_size, patch_size=14, width=192, layers=6, heads=3, mlp_ratio=4.0,
                           image_start_id=image_start_id)
-    return QwenVLConfig(llm=llm, vision=vision, adapter=AdapterConfig(output_dim=llm.hidden_size),
+    return QwenVLConfig(llm=llm, vision=vision, adapter=AdapterConfig(output_dim=llm.hidden_size, n_queries=64),
                         torch_dtype="float32")
 
 

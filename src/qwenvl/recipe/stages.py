@@ -71,11 +71,11 @@ STAGES = (
           Schedule(steps=260, lr=1e-3, warmup=26, min_lr=1e-4, vision_lr_scale=0.1), batch_size=16, patch_loss=1.0),
     Stage("stage2", ("vit", "adapter", "llm"), HIGH_RES, "pretrain",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(6, 10), text_rows=0.03),
-          Schedule(steps=1430, lr=3e-4, warmup=78, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0,
+          Schedule(steps=2000, lr=3e-4, warmup=78, min_lr=1e-4, vision_lr_scale=0.3), batch_size=8, patch_loss=1.0,
           lookup=1.0),
     Stage("stage3", ("adapter", "llm"), HIGH_RES, "chat",
           Mix({"scene": 3.0, "text": 2.0, "multi": 1.0}, SCENE_TASKS, TEXT_TASKS, turns=(4, 8)),
-          Schedule(steps=806, lr=3e-4, warmup=39, min_lr=3e-5), batch_size=8, lookup=1.0),
+          Schedule(steps=1100, lr=3e-4, warmup=39, min_lr=3e-5), batch_size=8, lookup=1.0),
 )
 
 
