@@ -47,10 +47,9 @@ def image_tokens_of(config: Path) -> int:
     """The image span a checkpoint's `config.json` asks for: its `visual.n_queries`, else 256."""
     try:
         visual = json.loads(config.read_text(encoding="utf-8")).get("visual", {})
-        n = int(visual.get("n_queries", st.IMG_TOKEN_SPAN))
+        return int(visual.get("n_queries", st.IMG_TOKEN_SPAN))
     except (ValueError, AttributeError, TypeError) as e:
         raise ValueError(f"{config}: cannot read visual.n_queries: {e}") from None
-    return n
 
 
 class QwenTokenizer:
