@@ -76,7 +76,7 @@ def main() -> None:
         model = QWenLMHeadModel(QwenVLConfig.load(check_model_dir(args.model)))
     load_state(model, iter_tensors(weight_files(Path(args.model))), torch.float32, "cpu", inference=False)
     tokenizer = QwenTokenizer.from_pretrained(args.model)
-    grid = model.cfg.vision.image_size // model.cfg.vision.patch_size
+    grid = model.cfg.adapter.grid  # the lookups run on the image tokens, one per adapter query
     apply_stage(model, ["adapter", "llm"])
     schedule = Schedule(steps=args.steps, lr=args.lr, warmup=max(1, args.steps // 20), min_lr=args.lr / 3)
     optimizer = build_optimizer(model, schedule.optim(), model.cfg.vision.layers)
