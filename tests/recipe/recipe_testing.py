@@ -14,7 +14,7 @@ def tiny_config(n_tokens: int, image_start_id: int) -> QwenVLConfig:
                     intermediate_size=128, seq_length=2048)
     vision = VisionConfig(image_size=56, patch_size=14, width=32, layers=1, heads=2, mlp_ratio=2.0,
                           image_start_id=image_start_id)
-    return QwenVLConfig(llm=llm, vision=vision, adapter=AdapterConfig(output_dim=64),
+    return QwenVLConfig(llm=llm, vision=vision, adapter=AdapterConfig(output_dim=64, n_queries=16),
                         torch_dtype="float32")
 
 

@@ -9,7 +9,7 @@ import qwenvl.model.language as language
 from qwenvl.interface.tokenizer import QwenTokenizer
 from qwenvl.model import QWenLMHeadModel
 from qwenvl.recipe.data import GroupStream, Mix, answer_spans, chat_sample, make_group, pretrain_sample
-from qwenvl.recipe.lookup import HeadLookup, box_lookups, focus_lookups, patches_in
+from qwenvl.recipe.lookup import HeadLookup, box_lookups, cells_in, focus_lookups
 from qwenvl.training.samples import IGNORE
 from qwenvl_testing import CHECKPOINT
 from recipe_testing import tiny_config
@@ -17,7 +17,8 @@ from recipe_testing import tiny_config
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return QwenTokenizer.from_pretrained(CHECKPOINT)
+    """Qwen's tokenizer, with the image span of `tiny_config`'s adapter."""
+    return QwenTokenizer.from_pretrained(CHECKPOINT, image_tokens=tiny_config(1, 0).adapter.n_queries)
 
 
 def row(tokenizer, answer: str, supervised: bool = True) -> tuple[list[int], list[int]]:
@@ -34,7 +35,7 @@ def test_a_box_looks_up_the_patches_it_covers(tokenizer):
     # x in [0, 250) holds column 0 only (centres at 125, 375, ...); y in [500, 999) rows 2 and 3
     assert keys == [span + 2 * 4, span + 3 * 4]
     # a box that holds no patch centre looks up the patch holding its own centre, (687, 812)
-    assert patches_in((625, 750, 750, 875), 4) == [3 * 4 + 2]
+    assert cells_in((625, 750, 750, 875), 4) == [3 * 4 + 2]
 
 
 def test_unsupervised_or_malformed_boxes_and_text_rows_plan_nothing(tokenizer):
@@ -61,7 +62,7 @@ def test_answers_without_a_box_look_up_the_object_they_are_read_from(tokenizer):
             for (queries, keys), ((start, end), [(a, b, boxes)]) in zip(lookups, asked):
                 assert queries == list(range(start - 1, end - 1))  # the positions predicting the answer
                 assert (a, b) == (0, len(tokenizer.decode(sample.input_ids[start:end]).encode()))
-                assert keys == sorted({img + p for _, box in boxes for p in patches_in(box, 4)})
+                assert keys == sorted({img + p for _, box in boxes for p in cells_in(box, 4)})
                 found += 1
         assert found
 
@@ -94,7 +95,7 @@ def test_the_loss_is_the_blocks_own_attention_on_the_keys(tokenizer, monkeypatch
     """-log of the attention mass that the block itself puts on the planned keys, head by head."""
     torch.manual_seed(0)
     model = QWenLMHeadModel(tiny_config(tokenizer.vocab_size, tokenizer.img_start_id)).train()
-    grid = 56 // 14
+    grid = model.cfg.adapter.grid
     stream = GroupStream(tokenizer, Mix({"scene": 1.0}, {"grounding": 1.0, "vqa_colour": 1.0}, turns=(2, 4)), "chat",
                          56, 2, 0, "t", lookup_grid=grid, answer_lookups=("scene",))
     item = next(stream)

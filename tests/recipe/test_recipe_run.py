@@ -18,6 +18,7 @@ from qwenvl import QwenVL
 from qwenvl.checkpoint import load_model
 from qwenvl.cli import demo
 from qwenvl.config import QwenVLConfig
+from qwenvl.interface import QwenTokenizer
 from qwenvl.recipe.evaluate import EVAL_SETS, evaluate_run, table_markdown, write_eval_sets
 from qwenvl.recipe.run import SUMMARY, run_recipe
 from safetensors import safe_open
@@ -50,6 +51,7 @@ def test_every_stage_is_an_official_bf16_checkpoint(run_dir, stage):
     generation = json.loads((path / "generation_config.json").read_text())
     assert generation["chat_format"] == ("chatml" if stage.fmt == "chat" else "raw")
     assert load_model(path).cfg.vision.image_start_id == QwenVL.from_pretrained(path).tokenizer.img_start_id
+    assert QwenTokenizer.from_pretrained(path).image_tokens == cfg.adapter.n_queries != 256  # a span a query
 
 
 def _weights(path, prefix):

@@ -26,7 +26,7 @@ from ..training.samples import IGNORE
 Plan = list[list[tuple[list[int], list[int]]]]  # per row: (query positions, key positions) per lookup
 
 
-def patches_in(box: tuple[int, int, int, int], grid: int) -> list[int]:
+def cells_in(box: tuple[int, int, int, int], grid: int) -> list[int]:
     """Row-major indices of the cells of a `grid`×`grid` image-token grid (the adapter's queries)
     whose centres lie in a [0, 1000) box; for a box too small to hold a cell centre, the cell that
     holds the box's own centre."""
@@ -59,7 +59,7 @@ def box_lookups(tokenizer, ids: list[int], targets: list[int], grid: int) -> lis
         span = [s for s in starts if s < k]
         if len(found) != 1 or not isinstance(found[0], Box) or not span:
             continue
-        keys = [span[-1] + p for p in patches_in((found[0].x1, found[0].y1, found[0].x2, found[0].y2), grid)]
+        keys = [span[-1] + p for p in cells_in((found[0].x1, found[0].y1, found[0].x2, found[0].y2), grid)]
         if keys:
             out.append((list(range(k, end)), keys))
     return out
@@ -79,7 +79,7 @@ def focus_lookups(tokenizer, ids: list[int], spans: list[tuple[int, int]], focus
         for pos in range(start, end):
             size = len(tokenizer.token_bytes(ids[pos]))
             keys = sorted({starts[i] + p for a, b, boxes in parts if a < at + size and at < b
-                           for i, box in boxes for p in patches_in(box, grid)})
+                           for i, box in boxes for p in cells_in(box, grid)})
             at += size
             if run is not None and run[1] == keys:
                 run[0].append(pos - 1)
