@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from qwenvl.checkpoint import CheckpointError, check_model_dir, iter_tensors, load_state, weight_files
-from qwenvl.config import QwenVLConfig
+from qwenvl.checkpoint import CheckpointError, load_model
 from qwenvl.interface.tokenizer import QwenTokenizer
 from qwenvl.model import QWenLMHeadModel
 from qwenvl.model.language import apply_rotary
@@ -45,11 +43,7 @@ WORDS = {"colour": colour_word, "shape": shape_word}
 
 def load(path: str) -> tuple[QWenLMHeadModel, QwenTokenizer]:
     """A checkpoint in float32 with plain weights (the lookup head's q and k are recomputed from them)."""
-    path = check_model_dir(path)
-    with torch.device("meta"):
-        model = QWenLMHeadModel(QwenVLConfig.load(path))
-    load_state(model, iter_tensors(weight_files(path)), torch.float32, "cpu", inference=False)
-    return model.eval(), QwenTokenizer.from_pretrained(path, image_tokens=model.cfg.adapter.n_queries)
+    return load_model(path, "float32", inference=False), QwenTokenizer.from_pretrained(path)
 
 
 def named(phrase: str, kind: str) -> str | None:

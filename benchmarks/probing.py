@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-import torch
 
 from qwenvl.model import QWenLMHeadModel
 
@@ -29,11 +26,5 @@ def probed_model(path: str | None, image_size: int, trainable: bool) -> QWenLMHe
         model = QWenLMHeadModel(miniature_config(1024, 1000, image_size))
         init_miniature(model)
         return model
-    from qwenvl.checkpoint import check_model_dir, iter_tensors, load_model, load_state, weight_files
-    from qwenvl.config import QwenVLConfig
-    if not trainable:
-        return load_model(path, dtype="float32")
-    with torch.device("meta"):
-        model = QWenLMHeadModel(QwenVLConfig.load(check_model_dir(path)))
-    load_state(model, iter_tensors(weight_files(Path(path))), torch.float32, "cpu", inference=False)
-    return model
+    from qwenvl.checkpoint import load_model
+    return load_model(path, dtype="float32", inference=not trainable)

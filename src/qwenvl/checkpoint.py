@@ -206,15 +206,16 @@ def placed(t: "torch.Tensor | StoredTensor", dtype: torch.dtype, device: torch.d
 
 
 def load_model(path: str | Path, dtype: str | torch.dtype | None = "float32",
-               device: torch.device | str = "cpu") -> QWenLMHeadModel:
-    """An official-format directory → an eval-mode model in `dtype` on `device`."""
+               device: torch.device | str = "cpu", inference: bool = True) -> QWenLMHeadModel:
+    """An official-format directory → an eval-mode model in `dtype` on `device`; without
+    `inference`, with row-major weights that can be trained or read directly (`load_state`)."""
     path = check_model_dir(path)
     cfg = QwenVLConfig.load(path)
     dtype = resolve_dtype(dtype, cfg)
     files = weight_files(path)
     with torch.device("meta"):
         model = QWenLMHeadModel(cfg)
-    load_state(model, iter_tensors(files), dtype, device)
+    load_state(model, iter_tensors(files), dtype, device, inference)
     return model.eval()
 
 
