@@ -23,9 +23,7 @@ from pathlib import Path
 
 import torch
 
-from qwenvl.checkpoint import check_model_dir, iter_tensors, load_state, save_state, weight_files
-from qwenvl.config import QwenVLConfig
-from qwenvl.model import QWenLMHeadModel
+from qwenvl.checkpoint import load_model, save_state
 from qwenvl.interface.tokenizer import QwenTokenizer
 from qwenvl.recipe.data import GroupStream, Mix
 from qwenvl.recipe.evaluate import EVAL_SEED
@@ -72,9 +70,7 @@ def main() -> None:
     data = Path(args.eval_data)
     if not (data / MANIFEST).is_file():
         write_dataset(data, ["grounding"], args.eval_n, EVAL_SEED, split="test")
-    with torch.device("meta"):
-        model = QWenLMHeadModel(QwenVLConfig.load(check_model_dir(args.model)))
-    load_state(model, iter_tensors(weight_files(Path(args.model))), torch.float32, "cpu", inference=False)
+    model = load_model(args.model, "float32", inference=False)
     tokenizer = QwenTokenizer.from_pretrained(args.model)
     grid = model.cfg.adapter.grid  # the lookups run on the image tokens, one per adapter query
     apply_stage(model, ["adapter", "llm"])
