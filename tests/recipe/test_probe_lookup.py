@@ -51,6 +51,7 @@ def test_the_probe_reports_the_search_and_both_sides_of_it_per_block(checkpoint)
     for side in ("tokens", "phrase"):
         assert set(report[side]) == {"colour", "shape"}
         assert all(len(scores) == 1 for scores in report[side].values())  # one block
+    assert len(report["keyed_search"]) == 1 and 0.0 <= report["keyed_search"][0] <= 1.0
 
 
 def test_found_is_the_top_image_token_and_the_mass_on_the_keys():
@@ -70,6 +71,35 @@ def test_the_probe_phrase_names_one_colour_or_shape_in_either_language():
     assert named("Find <ref>the big red circle</ref>", "colour") == "red"
     assert named("找到<ref>大的红色圆形</ref>", "shape") == "circle"
     assert named("Find <ref>the big object</ref>", "shape") is None
+    assert named("Find <ref>the big object</ref>", "size") == "big"
+    assert named("Find <ref>the star on the left</ref>", "place") == "left"
+    assert named("找到<ref>下面的星形</ref>", "place") == "bottom"
+
+
+def scenes_of_look_alikes(rows: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Tokens of 16 cells: the named object (colour c, shape s) on two, look-alikes sharing only its
+    shape or only its colour on four each; the features one-hot colour and shape, with noise."""
+    kinds = script().KINDS
+    g = torch.Generator().manual_seed(seed)
+    tokens, words, targets = 0.1 * torch.randn(rows, 16, 12, generator=g), [], torch.zeros(rows, 16, dtype=torch.bool)
+    for r in range(rows):
+        c, s = torch.randint(5, (2,), generator=g).tolist()
+        dc, ds = (1 + torch.randint(4, (2,), generator=g)).tolist()  # how the look-alikes differ
+        cells = torch.randperm(16, generator=g).tolist()
+        for k, (colour, shape) in enumerate([(c, s)] * 2 + [(c, (s + ds) % 5)] * 4 + [((c + dc) % 5, s)] * 4):
+            tokens[r, cells[k], colour] += 1.0
+            tokens[r, cells[k], 6 + shape] += 1.0
+        targets[r, cells[:2]] = True
+        words.append([c, s, len(kinds["size"]), len(kinds["place"])])  # no size or place named
+    return tokens, torch.tensor(words), targets
+
+
+def test_the_keyed_search_finds_what_the_tokens_hold_and_not_what_they_lack():
+    keyed_search = script().keyed_search
+    tokens, words, targets = scenes_of_look_alikes(240, 0)
+    assert keyed_search(tokens, words, targets) > 0.9  # colour and shape both needed, both there
+    noise = torch.randn_like(tokens)
+    assert keyed_search(noise, words, targets) < 0.4  # chance is 2 cells of 16
 
 
 def test_a_missing_model_or_too_few_rows_is_refused(tmp_path, checkpoint):

@@ -98,6 +98,15 @@ def shape_word(shape: str, lang: str) -> str:
     return shape if lang == "en" else SHAPE[shape].zh
 
 
+def size_word(size: str, lang: str) -> str:
+    return size if lang == "en" else SIZE[size].zh
+
+
+def place_words(position: str, lang: str) -> str:
+    """What a noun phrase says of a position: ' on the left' / '左边的'."""
+    return _POSITION[lang][position]
+
+
 def noun_phrase(desc: Description, lang: str, article: str = "the") -> str:
     """'the big red circle on the left' / '左边的大的红色圆形'; article 'a' gives 'a'/'an' / '一个'."""
     if lang == "en":
