@@ -4,7 +4,7 @@
     python benchmarks/probe_lookup.py --model runs/recipe/stage3 --rows 400 --layer 2 --head 0
 
 Held-out scenes (the test split) are asked one grounding question each in ChatML, and the gold
-answer is given (teacher forcing). Three things are measured at once:
+answer is given (teacher forcing). Four things are measured at once:
 - **find**: at the `<box>` position, before any coordinate is written, does the lookup head
   (`recipe.lookup`, block 2 head 0 in the recipe) put its largest attention on a cell of the
   named object, and how much of its attention lies there? Later positions of the box can find
