@@ -159,9 +159,9 @@ def measure(model: QWenLMHeadModel, tokenizer: QwenTokenizer, rows: int, layer: 
                 masses.append(mass)
                 scene, phrase = group.scenes[0], group.turns[0][0]
                 owners = cell_owners(scene, grid)
-                for i, hidden in inputs.items():
-                    tokens.setdefault(i, []).append(hidden[r, first:first + count])
-                    at_box.setdefault(i, []).append(hidden[r, queries[0]])
+                for i, hidden in inputs.items():  # copies: a view would keep the whole batch's activations
+                    tokens.setdefault(i, []).append(hidden[r, first:first + count].clone())
+                    at_box.setdefault(i, []).append(hidden[r, queries[0]].clone())
                 words.append([KINDS[kind].index(name) if (name := named(phrase, kind)) else len(KINDS[kind])
                               for kind in KINDS])
                 targets.append(torch.zeros(count, dtype=torch.bool).index_fill_(0, torch.tensor(keys) - first, True))
