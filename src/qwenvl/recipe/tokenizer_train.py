@@ -74,7 +74,7 @@ def chinese_words() -> frozenset[str]:
     """The Chinese words of the synthetic world: rendered words, names of colours, shapes, sizes, numbers."""
     words = set(CHINESE) | set(NUMBERS_ZH) | set(DIGITS_ZH)
     words |= {c.zh for c in COLOURS} | {s.zh for s in SHAPES} | {s.zh for s in SIZES}
-    words |= set(templates._POSITION["zh"].values()) | set(templates._OBJECT["zh"])
+    words |= set(templates.POSITION["zh"].values()) | set(templates.OBJECT["zh"])
     return frozenset(words)
 
 

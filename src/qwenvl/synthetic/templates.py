@@ -83,11 +83,11 @@ SENTENCE_JOIN = {"en": " ", "zh": ""}
 LIST_END = {"en": ".", "zh": "。"}
 LIST_SEP = {"en": ", ", "zh": "、"}
 
-_POSITION = {
+POSITION = {
     "en": {"left": " on the left", "right": " on the right", "top": " at the top", "bottom": " at the bottom"},
     "zh": {"left": "左边的", "right": "右边的", "top": "上面的", "bottom": "下面的"},
 }
-_OBJECT = {"en": ("object", "objects"), "zh": ("物体", "物体")}
+OBJECT = {"en": ("object", "objects"), "zh": ("物体", "物体")}
 
 
 def colour_word(colour: str, lang: str) -> str:
@@ -104,28 +104,28 @@ def size_word(size: str, lang: str) -> str:
 
 def place_words(position: str, lang: str) -> str:
     """What a noun phrase says of a position: ' on the left' / '左边的'."""
-    return _POSITION[lang][position]
+    return POSITION[lang][position]
 
 
 def noun_phrase(desc: Description, lang: str, article: str = "the") -> str:
     """'the big red circle on the left' / '左边的大的红色圆形'; article 'a' gives 'a'/'an' / '一个'."""
     if lang == "en":
-        noun = desc.shape or _OBJECT["en"][0]
+        noun = desc.shape or OBJECT["en"][0]
         words = " ".join(w for w in (desc.size, desc.colour, noun) if w)
         det = article if article == "the" else ("an" if words[0] in "aeiou" else "a")
-        return f"{det} {words}{_POSITION['en'][desc.position] if desc.position else ''}"
-    prefix = (_POSITION["zh"][desc.position] if desc.position else "") + (SIZE[desc.size].zh if desc.size else "")
+        return f"{det} {words}{POSITION['en'][desc.position] if desc.position else ''}"
+    prefix = (POSITION["zh"][desc.position] if desc.position else "") + (SIZE[desc.size].zh if desc.size else "")
     colour = COLOUR[desc.colour].zh + ("" if prefix else "的") if desc.colour else ""
-    phrase = prefix + colour + (SHAPE[desc.shape].zh if desc.shape else _OBJECT["zh"][0])
+    phrase = prefix + colour + (SHAPE[desc.shape].zh if desc.shape else OBJECT["zh"][0])
     return phrase if article == "the" else "一个" + phrase
 
 
 def kind_phrase(shape: str | None, colour: str | None, lang: str, plural: bool = True) -> str:
     """'red circles' (or 'red circle') / '红色的圆形'; without a shape, 'objects' / '物体'."""
     if lang == "en":
-        noun = (SHAPE[shape].plural if plural else shape) if shape else _OBJECT["en"][int(plural)]
+        noun = (SHAPE[shape].plural if plural else shape) if shape else OBJECT["en"][int(plural)]
         return f"{colour} {noun}" if colour else noun
-    noun = SHAPE[shape].zh if shape else _OBJECT["zh"][1]
+    noun = SHAPE[shape].zh if shape else OBJECT["zh"][1]
     return f"{COLOUR[colour].zh}的{noun}" if colour else noun
 
 
