@@ -3,7 +3,7 @@
 # torch 2.13.0 is pinned: an unpinned torch would pull a multi-GB CUDA build.
 # uv installs the lot in seconds where pip takes about a minute, but it does not read pip's
 # configuration; so uv is used only where pip's find-links hold the CPU wheel of torch 2.13.0,
-# and pip, which finds that wheel itself, does the work everywhere else.
+# and pip, which finds that wheel itself, does the work everywhere else (and wherever uv fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -17,8 +17,9 @@ for dir in $links; do
   dir=${dir#file://}
   for f in "$dir"/torch-2.13.0+cpu-*.whl; do [ -f "$f" ] && wheel=$f; done
 done
-if [ -n "$wheel" ] && python -m pip install -q uv 2>/dev/null; then
-  uv pip install -q --python .venv/bin/python "$wheel" -e "$EXTRAS"
+if [ -n "$wheel" ] && python -m pip install -q uv 2>/dev/null \
+   && uv pip install -q --python .venv/bin/python "$wheel" -e "$EXTRAS"; then
+  :
 else
   python -m pip install -q --upgrade pip
   python -m pip install -q torch==2.13.0
