@@ -24,8 +24,8 @@ lower still (runs 21-22), so that stays off (`lookup_answers`). The head is in b
 phrase more clearly, grounding moved +2.5 (noise) and VQA fell 3.8, CIDEr 42 (run 33).
 Between CLIP and stage 1 a reading phase trains the tower alone at 224 px on rendered text and scenes
 (`reading`): it took stage-3 VQA shape from 16.0 to 39.5 (run 25), though the tower does not learn to read in it.
-What helped was its scenes, so it now runs 600 steps with 42% scenes (about the scene pictures of 1000 steps at
-25%), and the 4 minutes saved go to stage 3 (run 32: VQA 58.6 against run 31's 56.1, the rest level).
+It runs 600 steps (`reading` says why), and the 4 minutes that saved go to stage 3 (run 32: VQA 58.6 against
+run 31's 56.1, the rest level).
 With the scenes only in its last 30% the tower reads (English 0.31 after stage 2) but shape and VQA
 fall back, and no word is read out, with or without OCR answers told where each character is (runs 26-27).
 Since a picture is 64 image tokens (`sizes`), a stage-2 step takes 0.6× the time it took with 256,
