@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -9,7 +11,7 @@ import qwenvl.model.language as language
 from qwenvl.interface.tokenizer import QwenTokenizer
 from qwenvl.model import QWenLMHeadModel
 from qwenvl.recipe.data import GroupStream, Mix, answer_spans, chat_sample, make_group, pretrain_sample
-from qwenvl.recipe.lookup import HeadLookup, box_lookups, cells_in, focus_lookups
+from qwenvl.recipe.lookup import HeadLookup, box_lookups, cells_in, focus_lookups, label_lookups
 from qwenvl.training.samples import IGNORE
 from qwenvl_testing import CHECKPOINT
 from recipe_testing import tiny_config
@@ -91,6 +93,34 @@ def test_reading_looks_along_the_line_token_by_token(tokenizer):
     assert checked >= 3
 
 
+def test_each_pictures_image_tokens_look_up_its_number(tokenizer):
+    """In a row of several pictures, picture k's image tokens look up the `k` of `Picture k:`;
+    a row of one picture plans nothing (its tokens need not tell pictures apart)."""
+    grid = 4
+    ids = tokenizer.encode("Picture 1:<img>a.png</img>\nPicture 2:<img>b.png</img>\nPicture 3:<img>c.png</img>\n")
+    plan = label_lookups(tokenizer, ids, grid)
+    starts = [k + 1 for k, t in enumerate(ids) if t == tokenizer.img_start_id]
+    assert [queries for queries, _ in plan] == [list(range(s, s + grid * grid)) for s in starts]
+    assert [tokenizer.decode([ids[k] for k in keys]) for _, keys in plan] == ["1", "2", "3"]
+    assert label_lookups(tokenizer, tokenizer.encode("Picture 1:<img>a.png</img>\nHi"), grid) == []
+    group = make_group("multi", 3, Mix({"multi": 1.0}, turns=(2, 2)))
+    sample = chat_sample(tokenizer, group)
+    assert len(label_lookups(tokenizer, sample.input_ids, grid)) == len(group.images) >= 2
+
+
+def test_multi_picture_answers_look_up_the_winning_pictures_objects(tokenizer):
+    mix = Mix({"multi": 1.0}, turns=(2, 2))
+    group = make_group("multi", 5, mix)
+    sample = chat_sample(tokenizer, group)
+    spans = answer_spans(tokenizer, group, "chat")
+    starts = [k + 1 for k, t in enumerate(sample.input_ids) if t == tokenizer.img_start_id]
+    lookups = focus_lookups(tokenizer, sample.input_ids, spans, group.focus, grid=4)
+    assert lookups and len(lookups) == len(group.turns)  # the whole answer reads from one set of objects
+    for (_, keys), (_, answer) in zip(lookups, group.turns):
+        winner = int(re.search(r"\d", answer).group()) - 1  # "Picture 2" or "第2张图片"
+        assert all(starts[winner] <= k < starts[winner] + 16 for k in keys)
+
+
 def test_the_loss_is_the_blocks_own_attention_on_the_keys(tokenizer, monkeypatch):
     """-log of the attention mass that the block itself puts on the planned keys, head by head."""
     torch.manual_seed(0)
@@ -162,7 +192,8 @@ def test_a_stage_with_lookup_trains_through_it_and_leaves_no_hook(tokenizer, tmp
 
     planned = []
     real = lookup.HeadLookup.loss
-    monkeypatch.setattr(lookup.HeadLookup, "loss", lambda self, plan: planned.append(plan) or real(self, plan))
+    monkeypatch.setattr(lookup.HeadLookup, "loss",
+                        lambda self, plan: planned.append((self.head, plan)) or real(self, plan))
     torch.manual_seed(0)
     model = QWenLMHeadModel(tiny_config(tokenizer.vocab_size, tokenizer.img_start_id))
     for patch_loss, fmt in ((1.0, "pretrain"), (0.0, "chat")):
@@ -170,7 +201,14 @@ def test_a_stage_with_lookup_trains_through_it_and_leaves_no_hook(tokenizer, tmp
                       Schedule(2, 1e-3, 1), 2, patch_loss=patch_loss, lookup=1.0, lookup_head=(0, 1))
         summary = run_stage(model, stage, tokenizer, 1.0, 0, tmp_path, False, patch_head(model.cfg.vision.width))
         assert summary["steps"] == 2 and summary["final_loss"] > 0
-    assert len(planned) == 4 and all(any(p) for p in planned)
+    assert len(planned) == 4 and all(head == 1 and any(p) for head, p in planned)
+    # picture numbers, by a head of their own, on rows of several pictures
+    planned.clear()
+    stage = Stage("s", ("adapter", "llm"), 56, "chat", Mix({"multi": 1.0}, turns=(2, 2)), Schedule(2, 1e-3, 1), 2,
+                  lookup=1.0, lookup_head=(0, 1), label_lookup=0.5, label_head=(0, 0))
+    run_stage(model, stage, tokenizer, 1.0, 0, tmp_path, False, patch_head(model.cfg.vision.width))
+    labels = [p for head, p in planned if head == 0]
+    assert len(labels) == 2 and all(len(queries) == 16 for p in labels for lookups in p for queries, _ in lookups)
     assert not model.transformer.h[0].attn._forward_pre_hooks
 
 

@@ -165,6 +165,10 @@ def test_multi_image_answers_name_the_right_picture():
             assert counts.count(max(counts)) == 1
             winner = counts.index(max(counts))
         assert text.answer == f"Picture {winner + 1}"
+        # what the answer is read from: every object of the asked kind in the winning picture
+        kind = [o for o in scenes[winner].objects
+                if (shape is None or o.shape == shape) and (colour is None or o.colour == colour)]
+        assert text.focus == tuple((winner, grid_box(o.box, 224, 224)) for o in kind) and kind
     assert sizes == {2, 3}
 
 

@@ -33,7 +33,7 @@ from ..training.packing import Batch, Example, collate
 from ..training.samples import IGNORE, Sample
 from ..training.sft import sft_sample
 from .dense import patch_labels
-from .lookup import Plan, box_lookups, focus_lookups
+from .lookup import Plan, box_lookups, focus_lookups, label_lookups
 
 SIZE = 224  # pictures are drawn at this side; each stage resizes them to its own image size
 
@@ -105,7 +105,7 @@ def multi_group(seed: int, lang: str, n_turns: int) -> Group:
     for _ in range(n_turns):
         text = multi_image(scenes, rng, lang)
         if text is not None:
-            group.ask(text.prompt, text.answer)
+            group.ask(text.prompt, text.answer, focus=((0, len(text.answer), text.focus),))
     return group
 
 
@@ -132,6 +132,7 @@ class Item:
     batch: Batch
     patch_labels: torch.Tensor | None = None  # `dense` labels of its pictures, (pictures, kinds, patches)
     lookups: Plan | None = None  # per row, `lookup`'s (query positions, key positions) pairs
+    labels: Plan | None = None  # per row, its image tokens' lookups of their picture's number (`lookup.label_lookups`)
 
 
 @dataclass(frozen=True)
@@ -209,12 +210,13 @@ class GroupStream:
     positions fell from 1.22× the real ones to 1.07× (its attention, which grows with the square,
     from 1.44× to 1.13×) on stage 2's mix.
     With `patch_grid` (the ViT's patches a side) or `lookup_grid` (the adapter's queries a side) each item is an `Item`
-    with the `dense` labels of the batch's pictures, or the `lookup` plan of its rows, beside it.
+    with the `dense` labels of the batch's pictures, or the `lookup` plan of its rows, beside it; with
+    `label_lookups` too, the plan of each row's image tokens to its pictures' numbers.
     """
 
     def __init__(self, tokenizer, mix: Mix, fmt: str, image_size: int, batch_size: int, seed: int, name: str,
                  patch_grid: int = 0, pool: int = 1, lookup_grid: int = 0,
-                 answer_lookups: tuple[str, ...] = ()):
+                 answer_lookups: tuple[str, ...] = (), label_lookups: bool = False):
         if fmt not in ("pretrain", "chat"):
             raise ValueError(f"format must be 'pretrain' or 'chat', got {fmt!r}")
         if pool < 1:
@@ -223,7 +225,9 @@ class GroupStream:
             raise ValueError(f"answer lookups name unknown group kinds {sorted(unknown)}: use {', '.join(GROUP_KINDS)}")
         self.tokenizer, self.mix, self.fmt, self.image_size = tokenizer, mix, fmt, image_size
         self.batch_size, self.seed, self.name, self.patch_grid, self.pool = batch_size, seed, name, patch_grid, pool
-        self.lookup_grid, self.answer_lookups = lookup_grid, answer_lookups
+        if label_lookups and not lookup_grid:
+            raise ValueError("label lookups need the adapter's grid (lookup_grid)")
+        self.lookup_grid, self.answer_lookups, self.label_lookups = lookup_grid, answer_lookups, label_lookups
         self.index = 0
         self.rng = random.Random(f"{name}:{seed}")
         self.ready: list = []  # batches drawn with the last pool, not yet handed out
@@ -238,7 +242,7 @@ class GroupStream:
             batch = self._text_batch()
             return Item(batch) if self.patch_grid or self.lookup_grid else batch
         kind = weighted(self.rng, self.mix.kinds)
-        rows = []  # (example, its pictures' scenes, its lookups)
+        rows = []  # (example, its pictures' scenes, its lookups, its label lookups)
         while len(rows) < self.batch_size * self.pool:
             seed = sample_seed(f"{self.name}/{kind}", self.seed, self.index, "train")
             self.index += 1
@@ -246,22 +250,24 @@ class GroupStream:
             if group.turns:
                 example = self.example(group)
                 plan = self.lookups(group, example) if self.lookup_grid else []
-                rows.append((example, group.scenes, plan))
+                labels = label_lookups(self.tokenizer, example.input_ids, self.lookup_grid) if self.label_lookups else []
+                rows.append((example, group.scenes, plan, labels))
         if self.pool > 1:
             rows.sort(key=lambda row: len(row[0]))
         self.ready = [self._batch(rows[i:i + self.batch_size]) for i in range(0, len(rows), self.batch_size)]
         return self.ready.pop(0)
 
     def _batch(self, rows: list) -> Batch | Item:
-        examples = [example for example, _, _ in rows]
+        examples = [row[0] for row in rows]
         batch = collate([[e] for e in examples], max(map(len, examples)), self.tokenizer.eod_id)
         if not (self.patch_grid or self.lookup_grid):
             return batch
         labels = None
         if self.patch_grid:
-            scenes = [scene for _, group_scenes, _ in rows for scene in group_scenes]
+            scenes = [scene for row in rows for scene in row[1]]
             labels = torch.tensor([patch_labels(s, self.patch_grid) for s in scenes])
-        return Item(batch, labels, [plan for _, _, plan in rows] if self.lookup_grid else None)
+        return Item(batch, labels, [row[2] for row in rows] if self.lookup_grid else None,
+                    [row[3] for row in rows] if self.label_lookups else None)
 
     def lookups(self, group: Group, example: Example) -> list:
         """The row's lookups: each box its answers write, and when the group's kind is among

@@ -7,8 +7,9 @@ supervised answer names the image tokens it covers. So at each position that pre
 characters, one head of one block is trained to put its attention on those image tokens (-log of
 the attention mass there), beside the LM loss. Answers without a box (a colour, a shape, yes or
 no, left or right) are told likewise where the object they are read from is, when the task knows
-it (`TaskText.focus`). Nothing in the model changes; the head is free to do anything else wherever
-it is not told.
+it (`TaskText.focus`). In rows of several pictures a second head can be told, at every image
+token, where its picture's number is (`label_lookups`). Nothing in the model changes; a head is free
+to do anything else wherever it is not told.
 """
 
 from __future__ import annotations
@@ -62,6 +63,24 @@ def box_lookups(tokenizer, ids: list[int], targets: list[int], grid: int) -> lis
         keys = [span[-1] + p for p in cells_in((found[0].x1, found[0].y1, found[0].x2, found[0].y2), grid)]
         if keys:
             out.append((list(range(k, end)), keys))
+    return out
+
+
+def label_lookups(tokenizer, ids: list[int], grid: int) -> list[tuple[list[int], list[int]]]:
+    """(query positions, key positions) for a row of two or more pictures: each picture's image
+    tokens look up the number of its `Picture k:` label.
+
+    Image tokens are made alike for every picture, so a token tells which picture it is in only
+    by what it takes from that picture's label; an answer that names a picture reads the number
+    from the object it finds."""
+    starts = _image_starts(tokenizer, ids)
+    if len(starts) < 2:
+        return []
+    out = []
+    for start in starts:
+        label = [k for k in range(max(0, start - 6), start - 1) if tokenizer.decode([ids[k]]).strip().isdigit()]
+        if label:
+            out.append((list(range(start, min(start + grid * grid, len(ids)))), label))
     return out
 
 
@@ -143,15 +162,18 @@ class HeadLookup:
         return total / count
 
 
-def with_lookup(loss_fn: Callable, model: nn.Module, weight: float, layer: int, head: int) -> tuple[Callable, HeadLookup]:
+def with_lookup(loss_fn: Callable, model: nn.Module, weight: float, layer: int, head: int,
+                plan: Callable = lambda item: item.lookups) -> tuple[Callable, HeadLookup]:
     """`loss_fn` (over a `data.Item`) plus `weight` × the lookup loss of `head` in block `layer`, on
-    the plan each item carries; close the returned `HeadLookup` after."""
+    the `plan` each item carries (its box and answer lookups unless told); close the returned
+    `HeadLookup` after."""
     lookup = HeadLookup(model, layer, head)
 
     def loss(trained: nn.Module, item) -> torch.Tensor:
         value = loss_fn(trained, item)
-        if item.batch.pixels is None or not item.lookups:
+        planned = plan(item)
+        if item.batch.pixels is None or not planned:
             return value
-        return value + weight * lookup.loss(item.lookups)
+        return value + weight * lookup.loss(planned)
 
     return loss, lookup

@@ -64,19 +64,24 @@ def run_stage(model: QWenLMHeadModel, stage: Stage, tokenizer: QwenTokenizer, fa
     side = stage.image_size // model.cfg.vision.patch_size
     grid = side if stage.patch_loss else 0
     stream = GroupStream(tokenizer, stage.mix, stage.fmt, stage.image_size, stage.batch_size, seed, stage.name,
-                         patch_grid=grid, pool=stage.pool, lookup_grid=model.cfg.adapter.grid if stage.lookup else 0,
-                         answer_lookups=stage.lookup_answers)
+                         patch_grid=grid, pool=stage.pool,
+                         lookup_grid=model.cfg.adapter.grid if stage.lookup or stage.label_lookup else 0,
+                         answer_lookups=stage.lookup_answers, label_lookups=bool(stage.label_lookup))
     trained, loss_fn = (PatchSupervised(model, head, stage.patch_loss), supervised_lm_loss) if grid else (model, lm_loss)
-    lookup = None
+    if not grid and (stage.lookup or stage.label_lookup):
+        loss_fn = item_loss
+    lookups = []
     if stage.lookup:
-        if not grid:
-            loss_fn = item_loss
         loss_fn, lookup = with_lookup(loss_fn, model, stage.lookup, *stage.lookup_head)
+        lookups.append(lookup)
+    if stage.label_lookup:
+        loss_fn, lookup = with_lookup(loss_fn, model, stage.label_lookup, *stage.label_head, plan=lambda item: item.labels)
+        lookups.append(lookup)
     try:
         return train(trained, stream, stage.schedule.scaled(factor), stage.name, out / "logs", loss_fn=loss_fn,
                      vit_layers=model.cfg.vision.layers, progress=progress)
     finally:
-        if lookup is not None:
+        for lookup in lookups:
             lookup.close()
 
 

@@ -72,6 +72,8 @@ class Stage:
     # kinds of group ("scene", "text") whose answers without a box are told what they are read from
     # too (runs 21-22, every kind: VQA fell; run 27, text: no word read, VQA fell)
     lookup_answers: tuple[str, ...] = ()
+    label_lookup: float = 0.0  # weight of the picture-number lookups of multi-picture rows (`lookup.label_lookups`)
+    label_head: tuple[int, int] = (0, 1)  # (block, head) they supervise
 
 
 STAGES = (

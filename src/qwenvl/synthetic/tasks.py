@@ -109,8 +109,12 @@ def vqa_shape(scene: Scene, rng: random.Random, lang: str) -> TaskText | None:
                 _focus(scene, obj))
 
 
+def _of_kind(scene: Scene, shape: str | None, colour: str | None) -> list[SceneObject]:
+    return [o for o in scene.objects if (shape is None or o.shape == shape) and (colour is None or o.colour == colour)]
+
+
 def _count(scene: Scene, shape: str | None, colour: str | None) -> int:
-    return sum((shape is None or o.shape == shape) and (colour is None or o.colour == colour) for o in scene.objects)
+    return len(_of_kind(scene, shape, colour))
 
 
 def vqa_count(scene: Scene, rng: random.Random, lang: str) -> TaskText:
@@ -157,7 +161,8 @@ def vqa_yesno(scene: Scene, rng: random.Random, lang: str) -> TaskText | None:
 
 
 def multi_image(scenes: list[Scene], rng: random.Random, lang: str) -> TaskText | None:
-    """Which of 2–3 pictures has more of something, or is the only one with something."""
+    """Which of 2–3 pictures has more of something, or is the only one with something; the focus is
+    the winning picture's objects of that kind."""
     things = sorted({q for s in scenes for o in s.objects for q in ((o.shape, None), (None, o.colour),
                                                                   (o.shape, o.colour))}, key=str)
     options = []
@@ -174,7 +179,9 @@ def multi_image(scenes: list[Scene], rng: random.Random, lang: str) -> TaskText 
         question = T.question(kind, lang, a=T.noun_phrase(Description(shape, colour), lang, "a"))
     else:
         question = T.question(kind, lang, plural=T.kind_phrase(shape, colour, lang))
-    return _vqa(question, T.answer("picture", lang, i=winner + 1), lang)
+    scene = scenes[winner]
+    focus = tuple((winner, grid_box(o.box, scene.width, scene.height)) for o in _of_kind(scene, shape, colour))
+    return _vqa(question, T.answer("picture", lang, i=winner + 1), lang, focus)
 
 
 SINGLE_SCENE = {
