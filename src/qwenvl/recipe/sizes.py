@@ -6,6 +6,8 @@ The adapter compresses as the paper's does, four patches to a query: 1024 patche
 queries there, 256 patches at 224 px → 64 here, one per cell of the synthetic world's 8×8 lattice.
 The LLM pays for every image token (256 made a stage-2 step 1.6× as long, measured on the 2-core
 AMD EPYC: 0.63 against 0.39 s), and each question's search for its object runs over 64 of them.
+The LLM has four blocks: six scored level with four, within the seed spread, and took 6.6 minutes
+more (run 36).
 """
 
 from __future__ import annotations

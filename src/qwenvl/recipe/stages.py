@@ -22,6 +22,9 @@ It trades VQA for grounding (stage 3, grounding / VQA): none 21.0 / 45.1 (run 19
 most of the two and of multi-image together. Telling the head also what each answer without a box is read from took VQA
 lower still (runs 21-22), so that stays off (`lookup_answers`). The head is in block 2: in block 1, whose input names the
 phrase more clearly, grounding moved +2.5 (noise) and VQA fell 3.8, CIDEr 42 (run 33).
+Multi-image answers told where the winning picture's objects are, and image tokens told where their
+picture's number is (`lookup_answers=("multi",)`, `label_lookup`), were both learnt and did not move
+multi-image off chance (run 37: 39.5; the answer writes a default number), so both stay off.
 Between CLIP and stage 1 a reading phase trains the tower alone at 224 px on rendered text and scenes
 (`reading`): it took stage-3 VQA shape from 16.0 to 39.5 (run 25), though the tower does not learn to read in it.
 It runs 600 steps (`reading` says why), and the 4 minutes that saved go to stage 3 (run 32: VQA 58.6 against
