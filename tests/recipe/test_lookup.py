@@ -233,3 +233,8 @@ def test_answer_lookups_are_planned_only_for_the_kinds_asked(tokenizer):
 def test_an_unknown_kind_of_answer_lookup_is_refused(tokenizer):
     with pytest.raises(ValueError, match="unknown group kinds \\['txt'\\]"):
         GroupStream(tokenizer, Mix({"text": 1.0}), "chat", 56, 1, 0, "t", lookup_grid=4, answer_lookups=("txt",))
+
+
+def test_label_lookups_without_the_adapters_grid_are_refused(tokenizer):
+    with pytest.raises(ValueError, match="label lookups need the adapter's grid"):
+        GroupStream(tokenizer, Mix({"multi": 1.0}), "chat", 56, 1, 0, "t", label_lookups=True)

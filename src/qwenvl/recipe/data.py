@@ -242,7 +242,7 @@ class GroupStream:
             batch = self._text_batch()
             return Item(batch) if self.patch_grid or self.lookup_grid else batch
         kind = weighted(self.rng, self.mix.kinds)
-        rows = []  # (example, its pictures' scenes, its lookups, its label lookups)
+        rows = []  # (example, its pictures' scenes, its lookups)
         while len(rows) < self.batch_size * self.pool:
             seed = sample_seed(f"{self.name}/{kind}", self.seed, self.index, "train")
             self.index += 1
@@ -250,24 +250,24 @@ class GroupStream:
             if group.turns:
                 example = self.example(group)
                 plan = self.lookups(group, example) if self.lookup_grid else []
-                labels = label_lookups(self.tokenizer, example.input_ids, self.lookup_grid) if self.label_lookups else []
-                rows.append((example, group.scenes, plan, labels))
+                rows.append((example, group.scenes, plan))
         if self.pool > 1:
             rows.sort(key=lambda row: len(row[0]))
         self.ready = [self._batch(rows[i:i + self.batch_size]) for i in range(0, len(rows), self.batch_size)]
         return self.ready.pop(0)
 
     def _batch(self, rows: list) -> Batch | Item:
-        examples = [row[0] for row in rows]
+        examples = [example for example, _, _ in rows]
         batch = collate([[e] for e in examples], max(map(len, examples)), self.tokenizer.eod_id)
         if not (self.patch_grid or self.lookup_grid):
             return batch
         labels = None
         if self.patch_grid:
-            scenes = [scene for row in rows for scene in row[1]]
+            scenes = [scene for _, group_scenes, _ in rows for scene in group_scenes]
             labels = torch.tensor([patch_labels(s, self.patch_grid) for s in scenes])
-        return Item(batch, labels, [row[2] for row in rows] if self.lookup_grid else None,
-                    [row[3] for row in rows] if self.label_lookups else None)
+        numbers = ([label_lookups(self.tokenizer, e.input_ids, self.lookup_grid) for e in examples]
+                   if self.label_lookups else None)
+        return Item(batch, labels, [plan for _, _, plan in rows] if self.lookup_grid else None, numbers)
 
     def lookups(self, group: Group, example: Example) -> list:
         """The row's lookups: each box its answers write, and when the group's kind is among

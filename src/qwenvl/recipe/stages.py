@@ -72,8 +72,8 @@ class Stage:
     pool: int = 4  # batches drawn at once and batched by length (`data.GroupStream`)
     lookup: float = 0.0  # weight of the lookup supervision beside the LM loss (`recipe.lookup`; 0: none)
     lookup_head: tuple[int, int] = (2, 0)  # (block, head) it supervises
-    # kinds of group ("scene", "text") whose answers without a box are told what they are read from
-    # too (runs 21-22, every kind: VQA fell; run 27, text: no word read, VQA fell)
+    # kinds of group ("scene", "text", "multi") whose answers without a box are told what they are read
+    # from too (runs 21-22, every kind: VQA fell; run 27, text: no word read, VQA fell; run 37, multi: no gain)
     lookup_answers: tuple[str, ...] = ()
     label_lookup: float = 0.0  # weight of the picture-number lookups of multi-picture rows (`lookup.label_lookups`)
     label_head: tuple[int, int] = (0, 1)  # (block, head) they supervise
