@@ -1,4 +1,5 @@
-"""Batches drawn ahead come in the stream's order, end with it, carry its errors and stop on close."""
+"""Batches drawn ahead come in the stream's order, end with it, carry its errors and stop on close;
+the loop draws ahead only where asked."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import itertools
 import threading
 
 import pytest
+import torch
+from torch import nn
 
+from qwenvl.recipe.loop import Schedule, train
 from qwenvl.recipe.prefetch import Prefetched
 
 
@@ -49,3 +53,20 @@ def test_close_stops_an_endless_stream_and_draws_only_depth_ahead():
 def test_depth_must_be_positive():
     with pytest.raises(ValueError, match="depth must be at least 1"):
         Prefetched(iter(()), depth=0)
+
+
+@pytest.mark.parametrize("ahead", [False, True])
+def test_the_loop_draws_in_line_unless_asked_to_draw_ahead(ahead):
+    drawn_in = []
+
+    def batches():
+        while True:
+            drawn_in.append(threading.current_thread().name)
+            yield torch.ones(2, 3)
+
+    layer = nn.Linear(3, 1)
+    summary = train(layer, batches(), Schedule(steps=3, lr=1e-2, warmup=1), "tiny",
+                    loss_fn=lambda model, batch: model(batch).pow(2).mean(), progress=False, ahead=ahead)
+    assert summary["steps"] == 3
+    threads = set(drawn_in)
+    assert threads == ({"qwenvl-prefetch"} if ahead else {threading.main_thread().name})

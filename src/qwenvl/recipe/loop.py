@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,9 +82,16 @@ def clip_groups(model: nn.Module) -> list[list[nn.Parameter]]:
 
 
 def train(model: nn.Module, batches: Iterator, schedule: Schedule, name: str, out_dir: Path | None = None,
-          loss_fn: Callable = lm_loss, vit_layers: int = 0, progress: bool = True) -> dict:
-    """Run `schedule` over `batches` (drawn a step ahead, `prefetch`) on the parameters that require
-    gradients; returns a summary. The logged grad norm is that of the first clip group."""
+          loss_fn: Callable = lm_loss, vit_layers: int = 0, progress: bool = True, ahead: bool = False) -> dict:
+    """Run `schedule` over `batches` on the parameters that require gradients; returns a summary.
+    The logged grad norm is that of the first clip group.
+
+    With `ahead`, batches are drawn a step ahead in a thread (`prefetch`). That pays where drawing
+    is mostly Pillow and NumPy, which release the GIL: CLIP's and the reading phase's pictures.
+    Where making a batch is mostly Python (templates, tokenizing, lookup plans) the thread holds the
+    GIL against the step's own dispatch, and steps ran 3-12% slower with it than without (LM,
+    stages 1-3; benchmarks/RESULTS.md, "Drawing batches a step ahead, phase by phase").
+    """
     groups = clip_groups(model)
     optimizer = build_optimizer(model, schedule.optim(), vit_layers)
     scheduler = build_scheduler(optimizer, schedule.optim())
@@ -91,9 +99,9 @@ def train(model: nn.Module, batches: Iterator, schedule: Schedule, name: str, ou
     model.train()
     losses, began = [], time.perf_counter()
     with (tqdm(total=schedule.steps, desc=name, unit="step", dynamic_ncols=True, disable=not progress) as bar,
-          Prefetched(batches) as ahead):
+          Prefetched(batches) if ahead else nullcontext(iter(batches)) as drawn):
         for step in range(1, schedule.steps + 1):
-            batch = next(ahead)
+            batch = next(drawn)
             with autocast("cpu"):
                 loss = loss_fn(model, batch)
             loss.backward()

@@ -3,7 +3,8 @@
 The recipe draws its pictures in the training process. Drawing and resizing (NumPy and Pillow,
 which release the GIL) leave the matrix kernels room on two cores, so making the next batch
 during a step hides most of its cost instead of adding it. One thread draws them in order:
-the stream and a run stay a pure function of their seed.
+the stream and a run stay a pure function of their seed. Batches whose making is mostly Python
+hold the GIL instead, and their phases draw in line (`loop.train`'s `ahead`).
 """
 
 from __future__ import annotations

@@ -96,4 +96,4 @@ def pretrain_reading(model, head: nn.Module, plan: Reading, factor: float = 1.0,
     batches = reading_batches(plan, schedule.steps, model.cfg.vision.patch_size, seed)
     reader = PatchReader(model.transformer.visual, head)
     return train(reader, batches, schedule, "reading", out_dir, loss_fn=lambda m, batch: m(*batch),
-                 progress=progress)
+                 progress=progress, ahead=True)
