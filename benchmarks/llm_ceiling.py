@@ -40,6 +40,7 @@ from qwenvl.recipe.sizes import init_miniature
 from qwenvl.recipe.stages import RECIPE, SCENE_TASKS
 from qwenvl.recipe.tokenizer_train import build_tokenizer
 from qwenvl.synthetic import sample_seed
+from qwenvl.synthetic.templates import LANGS
 from qwenvl.training.packing import Example, collate
 from qwenvl.training.precision import autocast
 from qwenvl.training.samples import IGNORE
@@ -85,7 +86,7 @@ def held_out(tokenizer, task: str, n: int, seed: int) -> list[tuple[Example, tor
     while len(rows) < n:
         picked = sample_seed(f"ceiling/{task}", seed, index, "test")
         index += 1
-        lang = random.Random(picked).choice(("en", "zh"))
+        lang = random.Random(picked).choice(LANGS)
         group = (data.multi_group(picked, lang, 1) if task == "multi_image"
                  else data.scene_group(picked, lang, {task: 1.0}, 1))
         if group.turns:
