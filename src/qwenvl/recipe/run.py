@@ -63,12 +63,12 @@ def run_stage(model: QWenLMHeadModel, stage: Stage, tokenizer: QwenTokenizer, fa
     apply_stage(model, list(stage.trainable))
     side = stage.image_size // model.cfg.vision.patch_size
     grid = side if stage.patch_loss else 0
+    looks = bool(stage.lookup or stage.label_lookup)  # items carry lookup plans
     stream = GroupStream(tokenizer, stage.mix, stage.fmt, stage.image_size, stage.batch_size, seed, stage.name,
-                         patch_grid=grid, pool=stage.pool,
-                         lookup_grid=model.cfg.adapter.grid if stage.lookup or stage.label_lookup else 0,
+                         patch_grid=grid, pool=stage.pool, lookup_grid=model.cfg.adapter.grid if looks else 0,
                          answer_lookups=stage.lookup_answers, label_lookups=bool(stage.label_lookup))
     trained, loss_fn = (PatchSupervised(model, head, stage.patch_loss), supervised_lm_loss) if grid else (model, lm_loss)
-    if not grid and (stage.lookup or stage.label_lookup):
+    if looks and not grid:
         loss_fn = item_loss
     lookups = []
     if stage.lookup:
