@@ -2,6 +2,7 @@
 
     python benchmarks/llm_ceiling.py --steps 1500 --threads 2
     python benchmarks/llm_ceiling.py --steps 1500 --hidden 512 --layers 4
+    python benchmarks/llm_ceiling.py --steps 1500 --lookup 0.1 [--detached]
 
 Each picture's 64 image tokens (one per cell of the scene lattice, as the adapter gives them) are
 made from what the synthetic world knows is there instead of from pixels: per cell, the sum of
@@ -14,7 +15,9 @@ model's most likely next one, which is when greedy decoding writes it.
 
 The score is what the LLM can learn in `--steps` with nothing lost in the picture: a ceiling for
 the recipe's chat model at the same LLM size and steps, and a quick bench for what makes the LLM
-learn faster.
+learn faster. `--lookup` adds the recipe's box lookup (`recipe.lookup`) at that weight, on the head
+stage 3 supervises; with `--detached` what the head receives is detached, so the lookup trains that
+head's query and key maps alone and reshapes nothing before them.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from qwenvl.interface.tokenizer import QwenTokenizer
 from qwenvl.model import QWenLMHeadModel
 from qwenvl.recipe import data
 from qwenvl.recipe.dense import LATTICE, NO_LABEL, PATCH_CLASSES, patch_labels
+from qwenvl.recipe.lookup import HeadLookup
 from qwenvl.recipe.loop import Schedule, text_loss, train
 from qwenvl.recipe.sizes import init_miniature
 from qwenvl.recipe.stages import RECIPE, SCENE_TASKS
@@ -78,6 +82,18 @@ class Learner(nn.Module):
 
 def loss(learner: Learner, item: data.Item) -> torch.Tensor:
     return text_loss(learner.module, item.batch, learner.tokens(item.patch_labels))
+
+
+class DetachedLookup(HeadLookup):
+    """The lookup with what the block receives detached: only the head's q and k rows learn from it."""
+
+    def _keep(self, module, args) -> None:
+        self.inputs = (args[0].detach(), *args[1:])
+
+
+def with_box_lookup(weight: float, lookup: HeadLookup):
+    """`loss` plus `weight` × the lookup loss of the boxes each item's answers write."""
+    return lambda learner, item: loss(learner, item) + weight * lookup.loss(item.lookups)
 
 
 def held_out(tokenizer, task: str, n: int, seed: int) -> list[tuple[Example, torch.Tensor]]:
@@ -124,6 +140,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--hidden", type=int, help="the LLM's width (default: the recipe's); heads of 64")
     parser.add_argument("--layers", type=int, help="the LLM's blocks (default: the recipe's)")
+    parser.add_argument("--lookup", type=float, default=0.0, help="weight of the box lookup (0: none)")
+    parser.add_argument("--detached", action="store_true", help="the lookup trains the head's q and k maps alone")
     parser.add_argument("--n", type=int, default=150, help="held-out dialogues per task")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -150,15 +168,19 @@ def main() -> None:
     mix = dataclasses.replace(stage3.mix, kinds={k: w for k, w in stage3.mix.kinds.items() if k != "text"},
                               scene_tasks=SCENE_TASKS)
     stream = data.GroupStream(tokenizer, mix, "chat", PIXELS, args.batch, args.seed, "ceiling",
-                              patch_grid=LATTICE, pool=stage3.pool)
+                              patch_grid=LATTICE, pool=stage3.pool, lookup_grid=cfg.adapter.grid if args.lookup else 0)
+    loss_fn = loss
+    if args.lookup:
+        lookup = (DetachedLookup if args.detached else HeadLookup)(model, *stage3.lookup_head)
+        loss_fn = with_box_lookup(args.lookup, lookup)
     schedule = Schedule(steps=args.steps, lr=args.lr, warmup=max(1, round(args.steps * stage3.schedule.warmup
                                                                              / stage3.schedule.steps)),
                         min_lr=args.lr / 10)
     began = time.perf_counter()
-    summary = train(learner, stream, schedule, "ceiling", loss_fn=loss, progress=False)
+    summary = train(learner, stream, schedule, "ceiling", loss_fn=loss_fn, progress=False)
     scores = {task: round(exact_match(learner, tokenizer, task, args.n, args.seed), 3) for task in SCORED}
     print(json.dumps({"steps": args.steps, "batch": args.batch, "lr": args.lr, "hidden": hidden,
-                      "layers": llm.num_hidden_layers, "threads": args.threads,
+                      "layers": llm.num_hidden_layers, "lookup": args.lookup, "detached": args.detached, "threads": args.threads,
                       "seconds": round(time.perf_counter() - began, 1), "final_loss": summary["final_loss"],
                       "exact_match": scores}, indent=2))
 

@@ -53,3 +53,29 @@ def test_perfect_tokens_tell_cells_apart_by_their_labels_alone():
     assert all(torch.equal(tokens[i], tokens[same_object[0]]) for i in same_object)
     background = owners.index(-1)
     assert not torch.equal(tokens[background], tokens[same_object[0]])
+
+
+def test_the_lookup_runs_and_its_detached_form_trains_the_head_alone():
+    out = subprocess.run([sys.executable, str(SCRIPT), "--steps", "2", "--n", "4", "--threads", "1", "--lookup", "0.5",
+                          "--detached"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout[out.stdout.index("{\n"):])
+    assert report["lookup"] == 0.5 and report["detached"] is True
+
+    from qwenvl.model import QWenLMHeadModel
+    from recipe_testing import tiny_config
+    ceiling = script()
+    model = QWenLMHeadModel(tiny_config(64, 60))
+    lookup = ceiling.DetachedLookup(model, 0, 1)
+    ids = torch.randint(0, 60, (1, 6))
+    mask = torch.ones(6, 6, dtype=torch.bool).tril()[None, None]
+    model.transformer(ids, None, torch.arange(6)[None], mask)
+    lookup.loss([[([4, 5], [1, 2])]]).backward()
+    lookup.close()
+    attn = model.transformer.h[0].attn.c_attn
+    d, h = model.cfg.llm.head_dim, model.cfg.llm.num_attention_heads
+    moved = attn.weight.grad.abs().sum(-1) > 0
+    head_qk = torch.zeros_like(moved)
+    head_qk[d:2 * d] = head_qk[(h + 1) * d:(h + 2) * d] = True  # head 1's q rows and k rows
+    assert bool(moved[head_qk].all()) and not bool(moved[~head_qk].any())
+    assert model.transformer.wte.weight.grad is None  # nothing before the block learns from it
