@@ -180,7 +180,8 @@ def main() -> None:
     summary = train(learner, stream, schedule, "ceiling", loss_fn=loss_fn, progress=False)
     scores = {task: round(exact_match(learner, tokenizer, task, args.n, args.seed), 3) for task in SCORED}
     print(json.dumps({"steps": args.steps, "batch": args.batch, "lr": args.lr, "hidden": hidden,
-                      "layers": llm.num_hidden_layers, "lookup": args.lookup, "detached": args.detached, "threads": args.threads,
+                      "layers": llm.num_hidden_layers, "lookup": args.lookup, "detached": args.detached,
+                      "threads": args.threads,
                       "seconds": round(time.perf_counter() - began, 1), "final_loss": summary["final_loss"],
                       "exact_match": scores}, indent=2))
 

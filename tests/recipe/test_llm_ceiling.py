@@ -10,8 +10,10 @@ from pathlib import Path
 
 import torch
 
+from qwenvl.model import QWenLMHeadModel
 from qwenvl.recipe.dense import LATTICE, PATCH_CLASSES, patch_labels
 from qwenvl.synthetic.scenes import SceneConfig, cell_owners, sample_scene
+from recipe_testing import tiny_config
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "llm_ceiling.py"
 
@@ -61,9 +63,6 @@ def test_the_lookup_runs_and_its_detached_form_trains_the_head_alone():
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout[out.stdout.index("{\n"):])
     assert report["lookup"] == 0.5 and report["detached"] is True
-
-    from qwenvl.model import QWenLMHeadModel
-    from recipe_testing import tiny_config
     ceiling = script()
     model = QWenLMHeadModel(tiny_config(64, 60))
     lookup = ceiling.DetachedLookup(model, 0, 1)
