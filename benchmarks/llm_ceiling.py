@@ -38,7 +38,7 @@ from qwenvl.interface.tokenizer import QwenTokenizer
 from qwenvl.model import QWenLMHeadModel
 from qwenvl.recipe import data
 from qwenvl.recipe.dense import LATTICE, NO_LABEL, PATCH_CLASSES, patch_labels
-from qwenvl.recipe.lookup import HeadLookup
+from qwenvl.recipe.lookup import HeadLookup, with_lookup
 from qwenvl.recipe.loop import Schedule, text_loss, train
 from qwenvl.recipe.sizes import init_miniature
 from qwenvl.recipe.stages import RECIPE, SCENE_TASKS
@@ -89,11 +89,6 @@ class DetachedLookup(HeadLookup):
 
     def _keep(self, module, args) -> None:
         self.inputs = (args[0].detach(), *args[1:])
-
-
-def with_box_lookup(weight: float, lookup: HeadLookup):
-    """`loss` plus `weight` × the lookup loss of the boxes each item's answers write."""
-    return lambda learner, item: loss(learner, item) + weight * lookup.loss(item.lookups)
 
 
 def held_out(tokenizer, task: str, n: int, seed: int) -> list[tuple[Example, torch.Tensor]]:
@@ -168,11 +163,12 @@ def main() -> None:
     mix = dataclasses.replace(stage3.mix, kinds={k: w for k, w in stage3.mix.kinds.items() if k != "text"},
                               scene_tasks=SCENE_TASKS)
     stream = data.GroupStream(tokenizer, mix, "chat", PIXELS, args.batch, args.seed, "ceiling",
-                              patch_grid=LATTICE, pool=stage3.pool, lookup_grid=cfg.adapter.grid if args.lookup else 0)
+                              patch_grid=LATTICE, pool=stage3.pool,
+                              lookup_grid=cfg.adapter.grid if args.lookup else 0)
     loss_fn = loss
-    if args.lookup:
-        lookup = (DetachedLookup if args.detached else HeadLookup)(model, *stage3.lookup_head)
-        loss_fn = with_box_lookup(args.lookup, lookup)
+    if args.lookup:  # the boxes each item's answers write
+        loss_fn, _ = with_lookup(loss, model, args.lookup, *stage3.lookup_head,
+                                 kind=DetachedLookup if args.detached else HeadLookup)
     schedule = Schedule(steps=args.steps, lr=args.lr, warmup=max(1, round(args.steps * stage3.schedule.warmup
                                                                              / stage3.schedule.steps)),
                         min_lr=args.lr / 10)

@@ -163,11 +163,12 @@ class HeadLookup:
 
 
 def with_lookup(loss_fn: Callable, model: nn.Module, weight: float, layer: int, head: int,
-                plan: Callable = lambda item: item.lookups) -> tuple[Callable, HeadLookup]:
+                plan: Callable = lambda item: item.lookups,
+                kind: type[HeadLookup] = HeadLookup) -> tuple[Callable, HeadLookup]:
     """`loss_fn` (over a `data.Item`) plus `weight` × the lookup loss of `head` in block `layer`, on
-    the `plan` each item carries (its box and answer lookups unless told); close the returned
-    `HeadLookup` after."""
-    lookup = HeadLookup(model, layer, head)
+    the `plan` each item carries (its box and answer lookups unless told), scored by a `kind` of
+    `HeadLookup`; close the returned lookup after."""
+    lookup = kind(model, layer, head)
 
     def loss(trained: nn.Module, item) -> torch.Tensor:
         value = loss_fn(trained, item)
