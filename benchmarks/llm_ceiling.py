@@ -141,6 +141,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    if args.detached and not args.lookup:
+        parser.error("--detached changes the lookup: give its weight with --lookup")
     torch.set_num_threads(args.threads)
     data.render_scene = lambda scene: Image.new("RGB", (PIXELS, PIXELS))  # pictures are never looked at
 

@@ -78,3 +78,8 @@ def test_the_lookup_runs_and_its_detached_form_trains_the_head_alone():
     head_qk[d:2 * d] = head_qk[(h + 1) * d:(h + 2) * d] = True  # head 1's q rows and k rows
     assert bool(moved[head_qk].all()) and not bool(moved[~head_qk].any())
     assert model.transformer.wte.weight.grad is None  # nothing before the block learns from it
+
+
+def test_detached_without_a_lookup_is_refused():
+    out = subprocess.run([sys.executable, str(SCRIPT), "--detached"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "--detached changes the lookup: give its weight with --lookup" in out.stderr
