@@ -29,6 +29,32 @@ def test_explicit_equals_sdpa_plain_causal_and_masked(t, keys):
                           atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_queries_in_blocks_compute_what_all_at_once_does(monkeypatch, dtype):
+    """Blocks of 4 over 11 queries (the last one short), plain, causal and masked, against one block
+    and against the fused kernel; with gradients, or scores that fit the cache, the queries go at once."""
+    q, k, v = _qkv(11, 11, dtype)
+    mask = torch.rand(2, 1, 11, 11, generator=torch.Generator().manual_seed(2)) > 0.4
+    mask[..., 0] = True
+    cases = [{}, {"causal": True}, {"mask": mask}, {"mask": mask[..., :1, :]}]
+    whole = [attn.explicit(q, k, v, **case) for case in cases]
+    monkeypatch.setattr(attn, "QUERY_BLOCK", 4)
+    monkeypatch.setattr(attn, "SCORES_IN_CACHE", 2 * 3 * 11 * 11 - 1)  # one score too many
+    for case, ref in zip(cases, whole):
+        ours = attn.explicit(q, k, v, **case)
+        assert torch.allclose(ours.float(), ref.float(), atol=1e-6 if dtype == torch.float32 else 1e-2)
+        fused = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=case.get("mask"),
+                                               is_causal=case.get("causal", False))
+        assert torch.allclose(ours.float(), fused, atol=1e-5 if dtype == torch.float32 else 3e-2)
+    seen = []
+    monkeypatch.setattr(attn, "_block", lambda q, *a: seen.append(q.shape[-2]) or q)
+    attn.explicit(q, k, v)
+    attn.explicit(q.clone().requires_grad_(), k, v)
+    monkeypatch.setattr(attn, "SCORES_IN_CACHE", 2 * 3 * 11 * 11)  # exactly these scores
+    attn.explicit(q, k, v)
+    assert seen == [4, 4, 3, 11, 11]
+
+
 def test_a_query_with_no_allowed_key_stays_finite():
     q, k, v = _qkv(3, 4)
     mask = torch.ones(2, 1, 3, 4, dtype=torch.bool)

@@ -21,18 +21,42 @@ from .layout import best_times
 # which the fused kernel never materialises: beyond this many (128 MB in bfloat16 a layer) the
 # fused kernel is taken whatever the timing, so long sequences cannot exhaust memory.
 MAX_TRAINING_SCORES = 1 << 26
+# Without gradients, scores of more than SCORES_IN_CACHE elements are computed QUERY_BLOCK queries at a
+# time: the ViT's 6 heads × 256 × 1024 keys in bfloat16 is 3 MB, which the caches hold through the softmax.
+SCORES_IN_CACHE = 1 << 21
+QUERY_BLOCK = 256
 
 
 def explicit(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
              causal: bool = False) -> torch.Tensor:
     """softmax(q/√d kᵀ) v in the inputs' dtype, as the official code computes it (PyTorch's softmax
     accumulates in float32); `mask` bool (…, T, keys), True = may attend; `causal` aligned top-left
-    as in SDPA. A finite fill keeps a row with no allowed key finite instead of NaN."""
+    as in SDPA. A finite fill keeps a row with no allowed key finite instead of NaN.
+
+    Without gradients, scores too many for the caches are made `QUERY_BLOCK` queries at a time, so
+    each block's stay in cache through the softmax: the ViT's 6 × 1024² scores in bfloat16 took 6.3 ms
+    a layer this way against 12.9 ms whole (median, taken in turn, 2-core AMD EPYC), the same bits."""
     k, v = k.contiguous(), v.contiguous()  # batched matmul copies strided inputs slowly; the scaled q is new
-    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-1, -2)
+    q = q * q.shape[-1] ** -0.5
+    t = q.shape[-2]
+    fits = q.shape[:-1].numel() * k.shape[-2] <= SCORES_IN_CACHE
+    if fits or t <= QUERY_BLOCK or (torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v))):
+        return _block(q, k, v, mask, causal, 0)
+    out = torch.empty(*q.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device)
+    for i in range(0, t, QUERY_BLOCK):
+        rows = slice(i, i + QUERY_BLOCK)
+        block_mask = mask if mask is None or mask.shape[-2] == 1 else mask[..., rows, :]
+        out[..., rows, :] = _block(q[..., rows, :], k, v, block_mask, causal, i)
+    return out
+
+
+def _block(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, causal: bool,
+           first: int) -> torch.Tensor:
+    """`explicit` for scaled queries `first`, `first` + 1, … of the sequence."""
+    scores = q @ k.transpose(-1, -2)
     low = torch.finfo(scores.dtype).min
     if causal:
-        scores.masked_fill_(torch.ones(scores.shape[-2:], dtype=torch.bool, device=q.device).triu(1), low)
+        scores.masked_fill_(torch.ones(scores.shape[-2:], dtype=torch.bool, device=q.device).triu(1 + first), low)
     if mask is not None:
         scores.masked_fill_(~mask, low)
     return scores.softmax(-1) @ v
