@@ -30,29 +30,34 @@ def test_explicit_equals_sdpa_plain_causal_and_masked(t, keys):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_queries_in_blocks_compute_what_all_at_once_does(monkeypatch, dtype):
-    """Blocks of 4 over 11 queries (the last one short), plain, causal and masked, against one block
-    and against the fused kernel; with gradients, or scores that fit the cache, the queries go at once."""
+@pytest.mark.parametrize("limit,blocks", [(3 * 11 * 11 - 1, [4, 4, 3] * 2), (2 * 3 * 11 * 11 - 1, [11, 11])])
+def test_scores_in_blocks_compute_what_all_at_once_does(monkeypatch, dtype, limit, blocks):
+    """Scores over the cache's limit go an item at a time, and by 4 queries of 11 (the last block short)
+    where an item's are over it too: plain, causal and masked, against one block and against the fused
+    kernel. With gradients, or scores within the limit, they go at once."""
     q, k, v = _qkv(11, 11, dtype)
     mask = torch.rand(2, 1, 11, 11, generator=torch.Generator().manual_seed(2)) > 0.4
     mask[..., 0] = True
-    cases = [{}, {"causal": True}, {"mask": mask}, {"mask": mask[..., :1, :]}]
+    cases = [{}, {"causal": True}, {"mask": mask}, {"mask": mask[..., :1, :]}, {"mask": mask[:1]},
+             {"mask": mask[0, 0]}]
     whole = [attn.explicit(q, k, v, **case) for case in cases]
     monkeypatch.setattr(attn, "QUERY_BLOCK", 4)
-    monkeypatch.setattr(attn, "SCORES_IN_CACHE", 2 * 3 * 11 * 11 - 1)  # one score too many
+    monkeypatch.setattr(attn, "SCORES_IN_CACHE", limit)
     for case, ref in zip(cases, whole):
         ours = attn.explicit(q, k, v, **case)
         assert torch.allclose(ours.float(), ref.float(), atol=1e-6 if dtype == torch.float32 else 1e-2)
-        fused = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=case.get("mask"),
+        m = case.get("mask")
+        fused = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=m,
                                                is_causal=case.get("causal", False))
         assert torch.allclose(ours.float(), fused, atol=1e-5 if dtype == torch.float32 else 3e-2)
     seen = []
     monkeypatch.setattr(attn, "_block", lambda q, *a: seen.append(q.shape[-2]) or q)
     attn.explicit(q, k, v)
+    assert seen == blocks
     attn.explicit(q.clone().requires_grad_(), k, v)
     monkeypatch.setattr(attn, "SCORES_IN_CACHE", 2 * 3 * 11 * 11)  # exactly these scores
     attn.explicit(q, k, v)
-    assert seen == [4, 4, 3, 11, 11]
+    assert seen == blocks + [11, 11]
 
 
 def test_a_query_with_no_allowed_key_stays_finite():

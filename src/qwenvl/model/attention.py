@@ -21,8 +21,9 @@ from .layout import best_times
 # which the fused kernel never materialises: beyond this many (128 MB in bfloat16 a layer) the
 # fused kernel is taken whatever the timing, so long sequences cannot exhaust memory.
 MAX_TRAINING_SCORES = 1 << 26
-# Without gradients, scores of more than SCORES_IN_CACHE elements are computed QUERY_BLOCK queries at a
-# time: the ViT's 6 heads × 256 × 1024 keys in bfloat16 is 3 MB, which the caches hold through the softmax.
+# Without gradients, scores of more than SCORES_IN_CACHE elements are made one batch item at a time, and
+# QUERY_BLOCK queries at a time where an item's are too many still: the ViT's 6 heads × 256 queries ×
+# 1024 keys in bfloat16 is 3 MB, which the caches hold through the softmax.
 SCORES_IN_CACHE = 1 << 21
 QUERY_BLOCK = 256
 
@@ -33,20 +34,25 @@ def explicit(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tens
     accumulates in float32); `mask` bool (…, T, keys), True = may attend; `causal` aligned top-left
     as in SDPA. A finite fill keeps a row with no allowed key finite instead of NaN.
 
-    Without gradients, scores too many for the caches are made `QUERY_BLOCK` queries at a time, so
-    each block's stay in cache through the softmax: the ViT's 6 × 1024² scores in bfloat16 took 6.3 ms
-    a layer this way against 12.9 ms whole (median, taken in turn, 2-core AMD EPYC), the same bits."""
+    Without gradients, scores too many for the caches are made an item and if need be `QUERY_BLOCK`
+    queries at a time, so each block's stay in cache through the softmax: the ViT's 6 × 1024² scores
+    in bfloat16 took 6.3 ms a layer this way against 12.9 ms whole (median, taken in turn, 2-core AMD
+    EPYC), the same bits."""
     k, v = k.contiguous(), v.contiguous()  # batched matmul copies strided inputs slowly; the scaled q is new
     q = q * q.shape[-1] ** -0.5
-    t = q.shape[-2]
-    fits = q.shape[:-1].numel() * k.shape[-2] <= SCORES_IN_CACHE
-    if fits or t <= QUERY_BLOCK or (torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v))):
+    (batch, t), scores = (q.shape[0], q.shape[-2]), q.shape[:-1].numel() * k.shape[-2]
+    if scores <= SCORES_IN_CACHE or (torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v))):
         return _block(q, k, v, mask, causal, 0)
+    rows = t if scores // batch <= SCORES_IN_CACHE else QUERY_BLOCK
     out = torch.empty(*q.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device)
-    for i in range(0, t, QUERY_BLOCK):
-        rows = slice(i, i + QUERY_BLOCK)
-        block_mask = mask if mask is None or mask.shape[-2] == 1 else mask[..., rows, :]
-        out[..., rows, :] = _block(q[..., rows, :], k, v, block_mask, causal, i)
+    if mask is not None:
+        mask = mask.reshape((1,) * (q.dim() - mask.dim()) + mask.shape)
+    for b in range(batch):
+        item_mask = None if mask is None else mask[b if mask.shape[0] > 1 else 0]
+        for i in range(0, t, rows):
+            block = slice(i, i + rows)
+            block_mask = item_mask if item_mask is None or item_mask.shape[-2] == 1 else item_mask[..., block, :]
+            out[b, ..., block, :] = _block(q[b, ..., block, :], k[b], v[b], block_mask, causal, i)
     return out
 
 
