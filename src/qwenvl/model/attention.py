@@ -40,19 +40,19 @@ def explicit(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tens
     EPYC), the same bits."""
     k, v = k.contiguous(), v.contiguous()  # batched matmul copies strided inputs slowly; the scaled q is new
     q = q * q.shape[-1] ** -0.5
-    (batch, t), scores = (q.shape[0], q.shape[-2]), q.shape[:-1].numel() * k.shape[-2]
+    batch, t = q.shape[0], q.shape[-2]
+    scores = q.shape[:-1].numel() * k.shape[-2]
     if scores <= SCORES_IN_CACHE or (torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v))):
         return _block(q, k, v, mask, causal, 0)
     rows = t if scores // batch <= SCORES_IN_CACHE else QUERY_BLOCK
+    if mask is not None:  # a view with every item and every query, whatever it broadcast over
+        mask = mask.reshape((1,) * (q.dim() - mask.dim()) + mask.shape).expand(batch, -1, t, -1)
     out = torch.empty(*q.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device)
-    if mask is not None:
-        mask = mask.reshape((1,) * (q.dim() - mask.dim()) + mask.shape)
     for b in range(batch):
-        item_mask = None if mask is None else mask[b if mask.shape[0] > 1 else 0]
         for i in range(0, t, rows):
             block = slice(i, i + rows)
-            block_mask = item_mask if item_mask is None or item_mask.shape[-2] == 1 else item_mask[..., block, :]
-            out[b, ..., block, :] = _block(q[b, ..., block, :], k[b], v[b], block_mask, causal, i)
+            out[b, ..., block, :] = _block(q[b, ..., block, :], k[b], v[b], None if mask is None else mask[b, :, block],
+                                           causal, i)
     return out
 
 
